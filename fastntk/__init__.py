@@ -1,0 +1,33 @@
+"""fastntk: fast, exact Gram matrices of classic and infinitely-wide-network kernels.
+
+Importing fastntk never touches a CUDA driver.
+"""
+
+from .activations import ABReLU, Abs, Custom, Erf, Identity, LeakyReLU, ReLU, Step
+from .classic import ArcCosine, Gaussian, Laplacian, Linear, Polynomial
+from .engine import diag, gram, gram_many
+from .network import NNGP, NTK
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ABReLU",
+    "Abs",
+    "ArcCosine",
+    "Custom",
+    "Erf",
+    "Gaussian",
+    "Identity",
+    "Laplacian",
+    "LeakyReLU",
+    "Linear",
+    "NNGP",
+    "NTK",
+    "Polynomial",
+    "ReLU",
+    "Step",
+    "__version__",
+    "diag",
+    "gram",
+    "gram_many",
+]

@@ -1,0 +1,67 @@
+"""The compiled core of the Gram engine: per-family hooks and the parallel tile loop.
+
+Each kernel family registers, for its spec class,
+- ``row_info(spec, X) -> (r, n)``: per-row quantities the scalar map needs (norms, the
+  diagonal of every layer of a network), stored transposed so tile loops read them contiguously;
+- ``tile_products(spec, X_tile, Z_tile, rows_x_tile, rows_z_tile, dots)``: inner products
+  (BLAS) or distances of a tile;
+- ``map_tile(spec, dots, rows_x_tile, rows_z_tile, out_tile)``: the scalar map, written into
+  ``out_tile`` of shape ``(n_outputs, ti, tj)`` while ``dots`` is still in cache;
+- ``diagonal(spec, rows_x) -> (n_outputs, n)``: ``k(x, x)`` exactly (angle 0, distance 0).
+"""
+
+import numpy as np
+from numba import prange
+
+from ._dispatch import spec_dispatch
+from ._jit import jit, parallel_jit, parallel_jit_uncached
+
+row_info, register_row_info = spec_dispatch("row_info")
+tile_products, register_tile_products = spec_dispatch("tile_products")
+map_tile, register_map_tile = spec_dispatch("map_tile")
+diagonal, register_diagonal = spec_dispatch("diagonal")
+
+
+@jit
+def dot_products(spec, x_tile, z_tile, rows_x_tile, rows_z_tile, dots):
+    """Inner products of a tile with BLAS (the default ``tile_products``)."""
+    np.dot(x_tile, z_tile.T, dots)
+
+
+@jit
+def _mirror_tile(out, i0, i1, j0, j1):
+    """Copy tile ``(i, j)`` onto ``(j, i)``; a tile on the diagonal copies its upper triangle
+    (BLAS may round ``x_i . x_j`` and ``x_j . x_i`` differently: K must be exactly symmetric)."""
+    for k in range(out.shape[0]):
+        for j in range(j0, j1):
+            for i in range(i0, min(i1, j) if i0 == j0 else i1):
+                out[k, j, i] = out[k, i, j]
+
+
+def _fill_tiles(spec, X, Z, rows_x, rows_z, out, tiles, tile, workers, symmetric):
+    n = X.shape[0]
+    m = Z.shape[0]
+    for worker in prange(workers):
+        buffer = np.empty(tile * tile, dtype=out.dtype)
+        for t in range(worker, tiles.shape[0], workers):
+            i0 = tiles[t, 0]
+            j0 = tiles[t, 1]
+            i1 = min(i0 + tile, n)
+            j1 = min(j0 + tile, m)
+            dots = buffer[: (i1 - i0) * (j1 - j0)].reshape((i1 - i0, j1 - j0))
+            tile_products(spec, X[i0:i1], Z[j0:j1], rows_x[:, i0:i1], rows_z[:, j0:j1], dots)
+            map_tile(spec, dots, rows_x[:, i0:i1], rows_z[:, j0:j1], out[:, i0:i1, j0:j1])
+            if symmetric:
+                _mirror_tile(out, i0, i1, j0, j1)
+
+
+#: The tile loop, cached; ``fill_tiles_uncached`` serves specs that hold a user's function.
+fill_tiles = parallel_jit(_fill_tiles)
+fill_tiles_uncached = parallel_jit_uncached(_fill_tiles)
+
+
+@jit
+def set_diagonal(out, values):
+    for k in range(out.shape[0]):
+        for i in range(out.shape[1]):
+            out[k, i, i] = values[k, i]

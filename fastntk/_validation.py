@@ -1,0 +1,120 @@
+"""Checks of user input, in one place, before any heavy work (DESIGN.md section 5)."""
+
+import numbers
+import os
+
+import numpy as np
+
+FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def check_matrix(array, name):
+    """Return ``array`` as a 2-D, non-empty, finite, real numeric ndarray (not yet converted)."""
+    if array is None:
+        raise TypeError(f"{name} must be a 2-D array, got None")
+    array = np.asarray(array)
+    if array.dtype == object or not (
+        np.issubdtype(array.dtype, np.number) or array.dtype == np.bool_
+    ):
+        raise TypeError(f"{name} must hold real numbers, got dtype {array.dtype}")
+    if np.issubdtype(array.dtype, np.complexfloating):
+        raise TypeError(f"{name} must be real, got complex dtype {array.dtype}")
+    if array.ndim != 2:
+        raise ValueError(
+            f"{name} must be 2-D (n_samples, n_features), got shape {array.shape}; "
+            "reshape a single sample with x.reshape(1, -1) or a single feature with x.reshape(-1, 1)"
+        )
+    if array.shape[0] == 0 or array.shape[1] == 0:
+        raise ValueError(f"{name} must have at least one row and one column, got shape {array.shape}")
+    if np.issubdtype(array.dtype, np.floating) and not np.isfinite(array).all():
+        raise ValueError(f"{name} contains NaN or infinity")
+    return array
+
+
+def resolve_dtype(dtype, out=None):
+    """The computation dtype: ``dtype`` if given, else ``out``'s, else float64."""
+    if dtype is None:
+        dtype = out.dtype if out is not None else np.float64
+    try:
+        dtype = np.dtype(dtype)
+    except TypeError as error:
+        raise TypeError(f"dtype must be float32 or float64, got {dtype!r}") from error
+    if dtype not in FLOAT_DTYPES:
+        raise TypeError(f"dtype must be float32 or float64, got {dtype}")
+    return dtype
+
+
+def as_compute_array(array, dtype, name):
+    """``array`` converted to ``dtype``, C-contiguous; values too large for float32 are an error."""
+    converted = np.ascontiguousarray(array, dtype=dtype)
+    if not np.isfinite(converted).all():
+        raise ValueError(f"{name} has values too large for {dtype}")
+    return converted
+
+
+def check_gram_inputs(X, Z, dtype, out):
+    """Validate ``X``, ``Z`` and ``dtype``; return ``(X, Z, dtype, symmetric)`` ready to compute."""
+    symmetric = Z is None or Z is X
+    X = check_matrix(X, "X")
+    if not symmetric:
+        Z = check_matrix(Z, "Z")
+        if Z.shape[1] != X.shape[1]:
+            raise ValueError(
+                f"X and Z must have the same number of features, got X {X.shape} and Z {Z.shape}"
+            )
+    dtype = resolve_dtype(dtype, out)
+    X = as_compute_array(X, dtype, "X")
+    Z = X if symmetric else as_compute_array(Z, dtype, "Z")
+    return X, Z, dtype, symmetric
+
+
+def check_positive(value, name, *, allow_zero=False):
+    """``value`` as a float, checked finite and > 0 (or >= 0)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {value!r}")
+    value = float(value)
+    if not np.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
+        bound = ">= 0" if allow_zero else "> 0"
+        raise ValueError(f"{name} must be finite and {bound}, got {value}")
+    return value
+
+
+def check_real(value, name):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not np.isfinite(value):
+        raise ValueError(f"{name} must be a finite real number, got {value!r}")
+    return float(value)
+
+
+def check_int(value, name, minimum, maximum=None):
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer, got {value!r}")
+    value = int(value)
+    if value < minimum or (maximum is not None and value > maximum):
+        upper = f" and <= {maximum}" if maximum is not None else ""
+        raise ValueError(f"{name} must be >= {minimum}{upper}, got {value}")
+    return value
+
+
+def available_memory_bytes():
+    """Memory the OS can give now (MemAvailable on Linux), or None when it cannot be read."""
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def check_fits_in_memory(n_bytes, what):
+    """Raise ``MemoryError`` before allocating ``n_bytes`` that the machine does not have."""
+    available = available_memory_bytes()
+    if available is not None and n_bytes > available:
+        raise MemoryError(
+            f"{what} needs {n_bytes / 2**30:.2f} GiB but only {available / 2**30:.2f} GiB "
+            "are available; pass out=numpy.memmap(...) to write it to disk"
+        )

@@ -1,0 +1,152 @@
+"""``gram``: the tiled, parallel Gram engine (DESIGN.md section 2).
+
+For tiles of rows of ``X`` and ``Z``, compute the inner products with BLAS, apply the kernel's
+scalar map in place while the tile is in cache, in a parallel Numba loop over tiles. When
+``Z`` is ``X`` only tiles on or above the diagonal are computed and mirrored, and the diagonal is
+then overwritten with ``k(x, x)`` computed exactly (angle 0, distance 0).
+"""
+
+import contextlib
+
+import numba
+import numpy as np
+from threadpoolctl import threadpool_limits
+
+from . import _engine_core as core
+from . import config
+from ._validation import check_fits_in_memory, check_gram_inputs, check_matrix, resolve_dtype
+
+
+def gram(kernel, X, Z=None, *, dtype=None, out=None, device="cpu", progress=False):
+    """The Gram matrix ``K[i, j] = kernel(X[i], Z[j])``.
+
+    Parameters
+    ----------
+    kernel : a fastntk kernel (``Linear``, ``Polynomial``, ``Gaussian``, ``Laplacian``,
+        ``ArcCosine``, ``NNGP``, ``NTK``).
+    X : array_like, shape (n, d). Integer and boolean inputs are converted.
+    Z : array_like, shape (m, d), optional. ``None`` (or ``X`` itself) computes the symmetric
+        ``K(X, X)``, only its upper triangle of tiles, and its diagonal exactly.
+    dtype : float64 (default, or ``out``'s dtype) or float32.
+    out : ndarray of shape (n, m), C or F order, or a ``numpy.memmap``, filled in place.
+    device : "cpu" (the only device in this version).
+    progress : show a progress bar (needs the optional ``tqdm``; silent without it).
+
+    Returns
+    -------
+    ndarray of shape (n, m): ``out`` when given.
+    """
+    return _gram(kernel, X, Z, dtype=dtype, out=out, device=device, progress=progress)
+
+
+def gram_many(kernels, X, Z=None, *, dtype=None, out=None, progress=False):
+    """Several network kernels from one pass: an array of shape (len(kernels), n, m).
+
+    ``NNGP`` and ``NTK`` kernels of any depth and any number of frozen layers that share
+    ``activation``, ``w_std`` and ``b_std`` come from one run of the layer recursion, so a depth
+    sweep costs about as much as its deepest kernel.
+    """
+    kernels = list(kernels)
+    if not kernels:
+        raise ValueError("kernels must name at least one kernel")
+    family = type(kernels[0])._family_of(kernels)
+    return _gram(family, X, Z, dtype=dtype, out=out, device="cpu", progress=progress, stacked=True)
+
+
+def diag(kernel, X, *, dtype=None):
+    """``kernel(x, x)`` for every row ``x`` of ``X``: shape (n,)."""
+    X = check_matrix(X, "X")
+    dtype = resolve_dtype(dtype)
+    X = np.ascontiguousarray(X, dtype=dtype)
+    spec = kernel._spec(X.shape[1], dtype)
+    return core.diagonal(spec, core.row_info(spec, X))[0]
+
+
+def _check_device(device):
+    if device != "cpu":
+        raise ValueError(f"device must be 'cpu', got {device!r}")
+
+
+def _prepare_out(out, shape, dtype, stacked):
+    """``(result, target, swapped)``: what ``gram`` returns, the 3-D C-ordered ``(k, n, m)``
+    array the tile loop writes, and whether X and Z trade places to write it.
+
+    A 2-D F-ordered ``out`` is filled as the C-ordered ``out.T``, which is ``K(Z, X)``.
+    """
+    expected = shape if stacked else shape[1:]
+    if out is None:
+        check_fits_in_memory(int(np.prod(shape)) * dtype.itemsize, f"a Gram matrix of shape {expected}")
+        target = np.empty(shape, dtype=dtype)
+        return (target if stacked else target[0]), target, False
+    if not isinstance(out, np.ndarray):
+        raise TypeError(f"out must be a numpy array, got {type(out).__name__}")
+    if out.dtype != dtype:
+        raise TypeError(f"out has dtype {out.dtype} but the computation is in {dtype}")
+    if out.shape != expected:
+        raise ValueError(f"out must have shape {expected}, got {out.shape}")
+    if not out.flags.writeable:
+        raise ValueError("out is read-only")
+    view = np.asarray(out)
+    if view.flags.c_contiguous:
+        return out, view.reshape(shape), False
+    if not stacked and view.flags.f_contiguous:
+        return out, view.T[np.newaxis], True
+    raise ValueError("out must be C-contiguous (or F-contiguous when 2-D)")
+
+
+def _gram(kernel, X, Z, *, dtype, out, device, progress, stacked=False):
+    _check_device(device)
+    X, Z, dtype, symmetric = check_gram_inputs(X, Z, dtype, out)
+    spec = kernel._spec(X.shape[1], dtype)
+    shape = (kernel._n_outputs, X.shape[0], Z.shape[0])
+    result, target, swapped = _prepare_out(out, shape, dtype, stacked)
+    if swapped:
+        X, Z = Z, X
+    rows_x = core.row_info(spec, X)
+    rows_z = rows_x if symmetric else core.row_info(spec, Z)
+    _run_tiles(kernel, spec, X, Z, rows_x, rows_z, target, symmetric, progress)
+    if symmetric:
+        core.set_diagonal(target, core.diagonal(spec, rows_x))
+    return result
+
+
+def _tile_plan(n, m, tile, symmetric):
+    starts_i = np.arange(0, n, tile)
+    starts_j = np.arange(0, m, tile)
+    i, j = np.meshgrid(starts_i, starts_j, indexing="ij")
+    keep = j >= i if symmetric else np.ones_like(i, dtype=bool)
+    return np.stack([i[keep], j[keep]], axis=1).astype(np.int64)
+
+
+def _run_tiles(kernel, spec, X, Z, rows_x, rows_z, out, symmetric, progress):
+    tile = config.TILE_SIZE
+    tiles = _tile_plan(X.shape[0], Z.shape[0], tile, symmetric)
+    workers = numba.get_num_threads()
+    fill = core.fill_tiles if kernel._cacheable else core.fill_tiles_uncached
+    n_steps = config.PROGRESS_STEPS if progress else 1
+    batches = np.array_split(tiles, min(n_steps, len(tiles)))
+    # BLAS runs inside the parallel loop: one BLAS thread per worker, or the cores oversubscribe.
+    limit = threadpool_limits(1, user_api="blas") if workers > 1 else contextlib.nullcontext()
+    with limit, _progress_bar(progress, len(tiles)) as bar:
+        for batch in batches:
+            fill(spec, X, Z, rows_x, rows_z, out, batch, tile, workers, symmetric)
+            bar.update(len(batch))
+
+
+class _Silent:
+    def update(self, _):
+        pass
+
+
+@contextlib.contextmanager
+def _progress_bar(progress, total):
+    if not progress:
+        yield _Silent()
+        return
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:
+        yield _Silent()
+        return
+    with tqdm(total=total, unit="tile", desc="gram") as bar:
+        yield bar

@@ -1,0 +1,297 @@
+"""NNGP and NTK of infinitely wide fully-connected networks (MATH.md section 3).
+
+NTK parameterization, ``depth`` hidden layers::
+
+    Sigma_1 = w_std^2 x.z / d + b_std^2,            Theta_1 = Sigma_1
+    for l = 1 .. depth:
+        T, Td = dual(Sigma_l(x, x), Sigma_l(z, z), Sigma_l(x, z))
+        Sigma_{l+1} = w_std^2 T + b_std^2
+        Theta_{l+1} = Sigma_{l+1} + w_std^2 Td Theta_l
+    NNGP = Sigma_{depth+1},  NTK = Theta_{depth+1}
+
+With ``frozen = F`` bottom layers not trained (Arora et al. 2020) the sum that ``Theta`` unrolls
+to starts at ``Sigma_{F+1}``: ``Theta_{F+1} = Sigma_{F+1}``, then the same update; ``F = depth`` is
+the NNGP. ``gram_many`` computes any set of depths and ``F`` values in one pass.
+"""
+
+from collections import namedtuple
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import _engine_core as core
+from ._base import Kernel
+from ._jit import jit
+from ._math import clip_unit, rsqrt_or_zero
+from ._validation import check_int, check_positive
+from ._dispatch import spec_dispatch
+from .activations import DUALS, Activation, as_activation
+
+_NETWORK_FIELDS = (
+    "depth",  # deepest layer any output needs
+    "w_var",
+    "b_var",
+    "inverse_d",
+    "slot_frozen",  # the distinct F < depth of NTK outputs, one running Theta each
+    "output_depth",  # per output
+    "output_slot",  # per output: its slot, or -1 for an NNGP output (Sigma)
+)
+
+#: ``dual(network_spec, sxz, sx, sz, qx, qz, c) -> (T, Td)`` of the spec's activation.
+dual, _register_dual = spec_dispatch("dual")
+
+#: One flat spec class per activation family: the network's fields, then the activation's.
+#: (Numba's parallel loops cannot take nested tuples; the class still selects the dual.)
+_SPEC_CLASSES = {}
+for _activation_spec, _dual in DUALS.items():
+    _name = "Network" + _activation_spec.__name__
+    _SPEC_CLASSES[_activation_spec] = globals()[_name] = namedtuple(
+        _name, _NETWORK_FIELDS + _activation_spec._fields
+    )
+    _register_dual(_SPEC_CLASSES[_activation_spec])(_dual)
+
+#: Per-row quantities of each layer l (rows 4 (l - 1) + k): Sigma_l(x, x), its square root,
+#: the inverse of that root (0 for a zero variance) and 1 / sqrt(1 + 2 Sigma_l(x, x)).
+_ROWS_PER_LAYER = 4
+
+
+class _NetworkKernel(Kernel):
+    """Shared by ``NNGP`` and ``NTK``."""
+
+    def __post_init__(self):
+        object.__setattr__(self, "depth", check_int(self.depth, "depth", 1))
+        object.__setattr__(self, "activation", as_activation(self.activation))
+        object.__setattr__(self, "w_std", check_positive(self.w_std, "w_std"))
+        object.__setattr__(self, "b_std", check_positive(self.b_std, "b_std", allow_zero=True))
+
+    @property
+    def _cacheable(self):
+        return self.activation.cacheable
+
+    @property
+    def _frozen_layers(self):
+        return self.depth
+
+    def _spec(self, n_features, dtype):
+        return _network_spec(self.activation, self.w_std, self.b_std, [self], n_features, dtype)
+
+    @staticmethod
+    def _family_of(kernels):
+        return NetworkFamily(tuple(kernels))
+
+
+@dataclass(frozen=True)
+class NNGP(_NetworkKernel):
+    """Neural network Gaussian process kernel: the output covariance of an infinitely wide
+    fully-connected network with ``depth`` hidden layers at initialisation,
+    equal to neural-tangents' ``stax.serial(*[Dense(w, W_std, b_std), act] * depth,
+    Dense(1, W_std, b_std))``. The recursion is in this module's docstring."""
+
+    depth: int = 1
+    activation: Activation = "relu"
+    w_std: float = 1.0
+    b_std: float = 0.0
+
+
+@dataclass(frozen=True)
+class NTK(_NetworkKernel):
+    """Neural tangent kernel of the same network (see ``NNGP``), with its ``frozen`` bottom
+    layers not trained (0: all layers trained; ``depth``: only the last layer, the NNGP)."""
+
+    depth: int = 1
+    activation: Activation = "relu"
+    w_std: float = 1.0
+    b_std: float = 0.0
+    frozen: int = 0
+
+    def __post_init__(self):
+        super().__post_init__()
+        object.__setattr__(self, "frozen", check_int(self.frozen, "frozen", 0, self.depth))
+        if self.frozen < self.depth and not self.activation.has_derivative:
+            raise ValueError(
+                f"the NTK of {self.activation!r} is not defined (its derivative is not a "
+                "function); use NNGP, or NTK with frozen=depth"
+            )
+
+    @property
+    def _frozen_layers(self):
+        return self.frozen
+
+
+@dataclass(frozen=True)
+class NetworkFamily:
+    """Several network kernels sharing activation, ``w_std`` and ``b_std``: one pass."""
+
+    kernels: tuple
+
+    def __post_init__(self):
+        first = self.kernels[0]
+        for kernel in self.kernels:
+            if not isinstance(kernel, _NetworkKernel):
+                raise TypeError(f"gram_many takes NNGP and NTK kernels, got {kernel!r}")
+            shared = (kernel.activation, kernel.w_std, kernel.b_std)
+            if shared != (first.activation, first.w_std, first.b_std):
+                raise ValueError(
+                    "kernels computed in one pass must share activation, w_std and b_std; "
+                    f"got {first!r} and {kernel!r}"
+                )
+
+    @property
+    def _n_outputs(self):
+        return len(self.kernels)
+
+    @property
+    def _cacheable(self):
+        return self.kernels[0]._cacheable
+
+    def _spec(self, n_features, dtype):
+        first = self.kernels[0]
+        return _network_spec(
+            first.activation, first.w_std, first.b_std, self.kernels, n_features, dtype
+        )
+
+
+def _network_spec(activation, w_std, b_std, kernels, n_features, dtype):
+    frozen = [kernel._frozen_layers for kernel in kernels]
+    depths = [kernel.depth for kernel in kernels]
+    slots = sorted({f for f, depth in zip(frozen, depths) if f < depth})
+    output_slot = [slots.index(f) if f < depth else -1 for f, depth in zip(frozen, depths)]
+    activation_spec = activation._spec(dtype)
+    return _SPEC_CLASSES[type(activation_spec)](
+        np.int64(max(depths)),
+        dtype.type(w_std**2),
+        dtype.type(b_std**2),
+        dtype.type(1.0 / n_features),
+        np.array(slots, dtype=np.int64),
+        np.array(depths, dtype=np.int64),
+        np.array(output_slot, dtype=np.int64),
+        *activation_spec,
+    )
+
+
+# --- compiled hooks ---------------------------------------------------------------------------
+
+
+@jit
+def _layer_step(spec, layer, sigma, rows_z, rows_x, i, diagonal, next_sigma, derivative):
+    """``Sigma_{l+1}`` and ``w^2 Td`` from ``Sigma_l`` along one row of a tile (or the
+    diagonal, where ``rows_x`` is ``rows_z`` and the correlation is exactly 1)."""
+    base = _ROWS_PER_LAYER * (layer - 1)
+    sx_row = rows_x[base + 1, i]
+    rsx_row = rows_x[base + 2, i]
+    qx_row = rows_x[base + 3, i]
+    zero = sigma.dtype.type(0)
+    one = sigma.dtype.type(1)
+    for j in range(sigma.shape[0]):
+        sz = rows_z[base + 1, j]
+        qz = rows_z[base + 3, j]
+        if diagonal:
+            sx = sz
+            qx = qz
+            c = one if sz > zero else zero
+        else:
+            sx = sx_row
+            qx = qx_row
+            c = clip_unit(sigma[j] * rsx_row * rows_z[base + 2, j])
+        t, td = dual(spec, sigma[j], sx, sz, qx, qz, c)
+        next_sigma[j] = spec.w_var * t + spec.b_var
+        derivative[j] = spec.w_var * td
+
+
+@jit
+def _recursion(spec, sigma, rows_x, rows_z, i, diagonal, thetas, next_sigma, derivative, out):
+    """Run the layers for a vector of entries whose ``Sigma_1`` is in ``sigma`` (overwritten);
+    write output k into ``out[k]``. ``thetas`` holds one running Theta per slot."""
+    for s in range(spec.slot_frozen.shape[0]):
+        if spec.slot_frozen[s] == 0:
+            thetas[s, :] = sigma
+    for layer in range(1, spec.depth + 1):
+        _layer_step(spec, layer, sigma, rows_z, rows_x, i, diagonal, next_sigma, derivative)
+        for s in range(spec.slot_frozen.shape[0]):
+            frozen = spec.slot_frozen[s]
+            if frozen < layer:
+                theta = thetas[s]
+                for j in range(theta.shape[0]):
+                    theta[j] = next_sigma[j] + derivative[j] * theta[j]
+            elif frozen == layer:
+                thetas[s, :] = next_sigma
+        sigma[:] = next_sigma
+        for k in range(spec.output_depth.shape[0]):
+            if spec.output_depth[k] == layer:
+                slot = spec.output_slot[k]
+                if slot < 0:
+                    out[k, :] = sigma
+                else:
+                    out[k, :] = thetas[slot]
+
+
+@jit
+def _workspace(spec, length, dtype):
+    return (
+        np.empty(length, dtype=dtype),
+        np.empty(length, dtype=dtype),
+        np.empty(length, dtype=dtype),
+        np.empty((spec.slot_frozen.shape[0], length), dtype=dtype),
+    )
+
+
+@jit
+def _network_rows(spec, X):
+    n = X.shape[0]
+    sigma = np.empty(n, dtype=X.dtype)
+    for i in range(n):
+        total = X.dtype.type(0)
+        for k in range(X.shape[1]):
+            total += X[i, k] * X[i, k]
+        sigma[i] = spec.w_var * total * spec.inverse_d + spec.b_var
+    return _diagonal_rows(spec, sigma)
+
+
+@jit
+def _diagonal_rows(spec, sigma_1):
+    """The per-layer rows of the diagonal ``Sigma_l(x, x)``, computed with correlation 1."""
+    n = sigma_1.shape[0]
+    rows = np.empty((_ROWS_PER_LAYER * spec.depth, n), dtype=sigma_1.dtype)
+    sigma = sigma_1.copy()
+    next_sigma = np.empty_like(sigma)
+    derivative = np.empty_like(sigma)
+    one = sigma.dtype.type(1)
+    for layer in range(1, spec.depth + 1):
+        base = _ROWS_PER_LAYER * (layer - 1)
+        for i in range(n):
+            rows[base, i] = sigma[i]
+            rows[base + 1, i] = np.sqrt(sigma[i])
+            rows[base + 2, i] = rsqrt_or_zero(sigma[i])
+            rows[base + 3, i] = one / np.sqrt(one + 2 * sigma[i])
+        if layer < spec.depth:
+            _layer_step(spec, layer, sigma, rows, rows, 0, True, next_sigma, derivative)
+            sigma[:] = next_sigma
+    return rows
+
+
+@jit
+def _network_diagonal(spec, rows):
+    n = rows.shape[1]
+    sigma = rows[0].copy()
+    next_sigma, derivative, _, thetas = _workspace(spec, n, rows.dtype)
+    out = np.empty((spec.output_depth.shape[0], n), dtype=rows.dtype)
+    _recursion(spec, sigma, rows, rows, 0, True, thetas, next_sigma, derivative, out)
+    return out
+
+
+
+
+@jit
+def _network_tile(spec, dots, rows_x, rows_z, out):
+    next_sigma, derivative, sigma, thetas = _workspace(spec, dots.shape[1], dots.dtype)
+    for i in range(dots.shape[0]):
+        for j in range(dots.shape[1]):
+            sigma[j] = spec.w_var * dots[i, j] * spec.inverse_d + spec.b_var
+        _recursion(spec, sigma, rows_x, rows_z, i, False, thetas, next_sigma, derivative, out[:, i])
+
+
+for _spec_class in _SPEC_CLASSES.values():
+    core.register_row_info(_spec_class)(_network_rows)
+    core.register_tile_products(_spec_class)(core.dot_products)
+    core.register_map_tile(_spec_class)(_network_tile)
+    core.register_diagonal(_spec_class)(_network_diagonal)
