@@ -3,11 +3,15 @@
 Each kernel family registers, for its spec class,
 - ``row_info(spec, X) -> (r, n)``: per-row quantities the scalar map needs (norms, the
   diagonal of every layer of a network), stored transposed so tile loops read them contiguously;
-- ``tile_products(spec, X_tile, Z_tile, rows_x_tile, rows_z_tile, dots)``: inner products
-  (BLAS) or distances of a tile;
-- ``map_tile(spec, dots, rows_x_tile, rows_z_tile, out_tile)``: the scalar map, written into
-  ``out_tile`` of shape ``(n_outputs, ti, tj)`` while ``dots`` is still in cache;
+- ``tile_products(spec, X, Z, rows_z, i0, i1, j0, j1, dots)``: inner products (BLAS) or
+  distances of the tile ``X[i0:i1]`` x ``Z[j0:j1]``;
+- ``map_tile(spec, dots, rows_x, rows_z, i0, j0, out)``: the scalar map of the tile whose
+  corner is ``(i0, j0)``, written into ``out[:, i0:i0 + ti, j0:j0 + tj]`` while ``dots`` is
+  still in cache;
 - ``diagonal(spec, rows_x) -> (n_outputs, n)``: ``k(x, x)`` exactly (angle 0, distance 0).
+
+Hooks take whole arrays and offsets rather than slices: Numba types a column slice as
+non-contiguous, and LLVM then will not vectorise the loops that read it.
 """
 
 import numpy as np
@@ -23,9 +27,9 @@ diagonal, register_diagonal = spec_dispatch("diagonal")
 
 
 @jit
-def dot_products(spec, x_tile, z_tile, rows_x_tile, rows_z_tile, dots):
+def dot_products(spec, X, Z, rows_z, i0, i1, j0, j1, dots):
     """Inner products of a tile with BLAS (the default ``tile_products``)."""
-    np.dot(x_tile, z_tile.T, dots)
+    np.dot(X[i0:i1], Z[j0:j1].T, dots)
 
 
 @jit
@@ -49,8 +53,8 @@ def _fill_tiles(spec, X, Z, rows_x, rows_z, out, tiles, tile, workers, symmetric
             i1 = min(i0 + tile, n)
             j1 = min(j0 + tile, m)
             dots = buffer[: (i1 - i0) * (j1 - j0)].reshape((i1 - i0, j1 - j0))
-            tile_products(spec, X[i0:i1], Z[j0:j1], rows_x[:, i0:i1], rows_z[:, j0:j1], dots)
-            map_tile(spec, dots, rows_x[:, i0:i1], rows_z[:, j0:j1], out[:, i0:i1, j0:j1])
+            tile_products(spec, X, Z, rows_z, i0, i1, j0, j1, dots)
+            map_tile(spec, dots, rows_x, rows_z, i0, j0, out)
             if symmetric:
                 _mirror_tile(out, i0, i1, j0, j1)
 

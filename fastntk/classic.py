@@ -172,56 +172,57 @@ def arc_cosine_value(order, c, norm_product):
 
 @core.register_map_tile(LinearSpec)
 @jit
-def _linear_tile(spec, dots, rows_x, rows_z, out):
+def _linear_tile(spec, dots, rows_x, rows_z, i0, j0, out):
     for i in range(dots.shape[0]):
         for j in range(dots.shape[1]):
-            out[0, i, j] = dots[i, j] + spec.c
+            out[0, i0 + i, j0 + j] = dots[i, j] + spec.c
 
 
 @core.register_map_tile(PolynomialSpec)
 @jit
-def _polynomial_tile(spec, dots, rows_x, rows_z, out):
+def _polynomial_tile(spec, dots, rows_x, rows_z, i0, j0, out):
     for i in range(dots.shape[0]):
         for j in range(dots.shape[1]):
-            out[0, i, j] = polynomial_value(dots[i, j], spec.degree, spec.gamma, spec.coef0)
+            out[0, i0 + i, j0 + j] = polynomial_value(dots[i, j], spec.degree, spec.gamma, spec.coef0)
 
 
 @core.register_map_tile(GaussianSpec)
 @jit
-def _gaussian_tile(spec, dots, rows_x, rows_z, out):
+def _gaussian_tile(spec, dots, rows_x, rows_z, i0, j0, out):
     for i in range(dots.shape[0]):
         for j in range(dots.shape[1]):
-            out[0, i, j] = gaussian_value(
-                dots[i, j], rows_x[0, i], rows_z[0, j], spec.inverse_two_variance
+            out[0, i0 + i, j0 + j] = gaussian_value(
+                dots[i, j], rows_x[0, i0 + i], rows_z[0, j0 + j], spec.inverse_two_variance
             )
 
 
 @core.register_map_tile(ArcCosineSpec)
 @jit
-def _arc_cosine_tile(spec, dots, rows_x, rows_z, out):
+def _arc_cosine_tile(spec, dots, rows_x, rows_z, i0, j0, out):
     for i in range(dots.shape[0]):
         for j in range(dots.shape[1]):
-            c = clip_unit(dots[i, j] * rows_x[1, i] * rows_z[1, j])
-            out[0, i, j] = arc_cosine_value(spec.order, c, rows_x[0, i] * rows_z[0, j])
+            c = clip_unit(dots[i, j] * rows_x[1, i0 + i] * rows_z[1, j0 + j])
+            norm_product = rows_x[0, i0 + i] * rows_z[0, j0 + j]
+            out[0, i0 + i, j0 + j] = arc_cosine_value(spec.order, c, norm_product)
 
 
 @core.register_tile_products(LaplacianSpec)
 @jit
-def _l1_distances(spec, x_tile, z_tile, rows_x_tile, rows_z_tile, distances):
+def _l1_distances(spec, X, Z, rows_z, i0, i1, j0, j1, distances):
     distances[:] = 0
-    for i in range(x_tile.shape[0]):
-        for k in range(x_tile.shape[1]):
-            x = x_tile[i, k]
-            for j in range(distances.shape[1]):
-                distances[i, j] += abs(x - rows_z_tile[k, j])
+    for i in range(i1 - i0):
+        for k in range(X.shape[1]):
+            x = X[i0 + i, k]
+            for j in range(j1 - j0):
+                distances[i, j] += abs(x - rows_z[k, j0 + j])
 
 
 @core.register_map_tile(LaplacianSpec)
 @jit
-def _laplacian_tile(spec, distances, rows_x, rows_z, out):
+def _laplacian_tile(spec, distances, rows_x, rows_z, i0, j0, out):
     for i in range(distances.shape[0]):
         for j in range(distances.shape[1]):
-            out[0, i, j] = math.exp(-distances[i, j] * spec.inverse_lengthscale)
+            out[0, i0 + i, j0 + j] = math.exp(-distances[i, j] * spec.inverse_lengthscale)
 
 
 # --- exact diagonals ------------------------------------------------------------------------

@@ -173,9 +173,10 @@ def _network_spec(activation, w_std, b_std, kernels, n_features, dtype):
 
 
 @jit
-def _layer_step(spec, layer, sigma, rows_z, rows_x, i, diagonal, next_sigma, derivative):
-    """``Sigma_{l+1}`` and ``w^2 Td`` from ``Sigma_l`` along one row of a tile (or the
-    diagonal, where ``rows_x`` is ``rows_z`` and the correlation is exactly 1)."""
+def _layer_step(spec, layer, sigma, rows_x, rows_z, i, j0, diagonal, next_sigma, derivative):
+    """``Sigma_{l+1}`` and ``w^2 Td`` from ``Sigma_l`` for row ``i`` of ``X`` against rows
+    ``j0, j0 + 1, ...`` of ``Z`` (or along the diagonal, where ``rows_x`` is ``rows_z`` and the
+    correlation is exactly 1)."""
     base = _ROWS_PER_LAYER * (layer - 1)
     sx_row = rows_x[base + 1, i]
     rsx_row = rows_x[base + 2, i]
@@ -183,8 +184,8 @@ def _layer_step(spec, layer, sigma, rows_z, rows_x, i, diagonal, next_sigma, der
     zero = sigma.dtype.type(0)
     one = sigma.dtype.type(1)
     for j in range(sigma.shape[0]):
-        sz = rows_z[base + 1, j]
-        qz = rows_z[base + 3, j]
+        sz = rows_z[base + 1, j0 + j]
+        qz = rows_z[base + 3, j0 + j]
         if diagonal:
             sx = sz
             qx = qz
@@ -192,21 +193,22 @@ def _layer_step(spec, layer, sigma, rows_z, rows_x, i, diagonal, next_sigma, der
         else:
             sx = sx_row
             qx = qx_row
-            c = clip_unit(sigma[j] * rsx_row * rows_z[base + 2, j])
+            c = clip_unit(sigma[j] * rsx_row * rows_z[base + 2, j0 + j])
         t, td = dual(spec, sigma[j], sx, sz, qx, qz, c)
         next_sigma[j] = spec.w_var * t + spec.b_var
         derivative[j] = spec.w_var * td
 
 
 @jit
-def _recursion(spec, sigma, rows_x, rows_z, i, diagonal, thetas, next_sigma, derivative, out):
-    """Run the layers for a vector of entries whose ``Sigma_1`` is in ``sigma`` (overwritten);
-    write output k into ``out[k]``. ``thetas`` holds one running Theta per slot."""
+def _recursion(spec, sigma, rows_x, rows_z, i, j0, diagonal, work, out, out_row):
+    """Run the layers for the entries ``(i, j0 + j)`` whose ``Sigma_1`` is in ``sigma``
+    (overwritten); write output k into ``out[k, out_row, j0 + j]``."""
+    next_sigma, derivative, thetas = work
     for s in range(spec.slot_frozen.shape[0]):
         if spec.slot_frozen[s] == 0:
             thetas[s, :] = sigma
     for layer in range(1, spec.depth + 1):
-        _layer_step(spec, layer, sigma, rows_z, rows_x, i, diagonal, next_sigma, derivative)
+        _layer_step(spec, layer, sigma, rows_x, rows_z, i, j0, diagonal, next_sigma, derivative)
         for s in range(spec.slot_frozen.shape[0]):
             frozen = spec.slot_frozen[s]
             if frozen < layer:
@@ -218,17 +220,15 @@ def _recursion(spec, sigma, rows_x, rows_z, i, diagonal, thetas, next_sigma, der
         sigma[:] = next_sigma
         for k in range(spec.output_depth.shape[0]):
             if spec.output_depth[k] == layer:
-                slot = spec.output_slot[k]
-                if slot < 0:
-                    out[k, :] = sigma
-                else:
-                    out[k, :] = thetas[slot]
+                values = sigma if spec.output_slot[k] < 0 else thetas[spec.output_slot[k]]
+                for j in range(values.shape[0]):
+                    out[k, out_row, j0 + j] = values[j]
 
 
 @jit
 def _workspace(spec, length, dtype):
+    """Buffers of ``_recursion``: next Sigma, ``w^2 Td``, and one running Theta per slot."""
     return (
-        np.empty(length, dtype=dtype),
         np.empty(length, dtype=dtype),
         np.empty(length, dtype=dtype),
         np.empty((spec.slot_frozen.shape[0], length), dtype=dtype),
@@ -264,7 +264,7 @@ def _diagonal_rows(spec, sigma_1):
             rows[base + 2, i] = rsqrt_or_zero(sigma[i])
             rows[base + 3, i] = one / np.sqrt(one + 2 * sigma[i])
         if layer < spec.depth:
-            _layer_step(spec, layer, sigma, rows, rows, 0, True, next_sigma, derivative)
+            _layer_step(spec, layer, sigma, rows, rows, 0, 0, True, next_sigma, derivative)
             sigma[:] = next_sigma
     return rows
 
@@ -273,21 +273,21 @@ def _diagonal_rows(spec, sigma_1):
 def _network_diagonal(spec, rows):
     n = rows.shape[1]
     sigma = rows[0].copy()
-    next_sigma, derivative, _, thetas = _workspace(spec, n, rows.dtype)
-    out = np.empty((spec.output_depth.shape[0], n), dtype=rows.dtype)
-    _recursion(spec, sigma, rows, rows, 0, True, thetas, next_sigma, derivative, out)
-    return out
+    out = np.empty((spec.output_depth.shape[0], 1, n), dtype=rows.dtype)
+    _recursion(spec, sigma, rows, rows, 0, 0, True, _workspace(spec, n, rows.dtype), out, 0)
+    return out[:, 0, :]
 
 
 
 
 @jit
-def _network_tile(spec, dots, rows_x, rows_z, out):
-    next_sigma, derivative, sigma, thetas = _workspace(spec, dots.shape[1], dots.dtype)
+def _network_tile(spec, dots, rows_x, rows_z, i0, j0, out):
+    work = _workspace(spec, dots.shape[1], dots.dtype)
+    sigma = np.empty(dots.shape[1], dtype=dots.dtype)
     for i in range(dots.shape[0]):
         for j in range(dots.shape[1]):
             sigma[j] = spec.w_var * dots[i, j] * spec.inverse_d + spec.b_var
-        _recursion(spec, sigma, rows_x, rows_z, i, False, thetas, next_sigma, derivative, out[:, i])
+        _recursion(spec, sigma, rows_x, rows_z, i0 + i, j0, False, work, out, i0 + i)
 
 
 for _spec_class in _SPEC_CLASSES.values():
