@@ -5,9 +5,9 @@ Each kernel family registers, for its spec class,
   diagonal of every layer of a network), stored transposed so tile loops read them contiguously;
 - ``tile_products(spec, X, Z, rows_z, i0, i1, j0, j1, dots)``: inner products (BLAS) or
   distances of the tile ``X[i0:i1]`` x ``Z[j0:j1]``;
-- ``map_tile(spec, dots, rows_x, rows_z, i0, j0, out)``: the scalar map of the tile whose
-  corner is ``(i0, j0)``, written into ``out[:, i0:i0 + ti, j0:j0 + tj]`` while ``dots`` is
-  still in cache;
+- ``map_tile(spec, dots, rows_x, rows_z, i0, j0, values)``: the scalar map of the tile whose
+  corner is ``(i0, j0)``, written into the contiguous ``values`` of shape
+  ``(n_outputs, ti, tj)`` while ``dots`` is still in cache;
 - ``diagonal(spec, rows_x) -> (n_outputs, n)``: ``k(x, x)`` exactly (angle 0, distance 0).
 
 Hooks take whole arrays and offsets rather than slices: Numba types a column slice as
@@ -32,31 +32,52 @@ def dot_products(spec, X, Z, rows_z, i0, i1, j0, j1, dots):
     np.dot(X[i0:i1], Z[j0:j1].T, dots)
 
 
+#: Side of the square blocks in which a tile is copied transposed: both the reads and the
+#: writes then stay within a few cache lines per row.
+_BLOCK = 16
+
+
 @jit
-def _mirror_tile(out, i0, i1, j0, j1):
-    """Copy tile ``(i, j)`` onto ``(j, i)``; a tile on the diagonal copies its upper triangle
-    (BLAS may round ``x_i . x_j`` and ``x_j . x_i`` differently: K must be exactly symmetric)."""
+def _store_tile(out, values, i0, j0, symmetric):
+    """Copy a tile's values into ``out``; when ``symmetric``, also onto the mirrored tile.
+    A tile on the diagonal takes its lower triangle from its upper one (BLAS may round
+    ``x_i . x_j`` and ``x_j . x_i`` differently: K must be exactly symmetric)."""
+    ti = values.shape[1]
+    tj = values.shape[2]
     for k in range(out.shape[0]):
-        for j in range(j0, j1):
-            for i in range(i0, min(i1, j) if i0 == j0 else i1):
-                out[k, j, i] = out[k, i, j]
+        for i in range(ti):
+            for j in range(tj):
+                out[k, i0 + i, j0 + j] = values[k, i, j]
+        if not symmetric:
+            continue
+        for jb in range(0, tj, _BLOCK):
+            for ib in range(0, ti, _BLOCK):
+                for j in range(jb, min(jb + _BLOCK, tj)):
+                    i_end = min(ib + _BLOCK, ti)
+                    if i0 == j0:
+                        i_end = min(i_end, j)
+                    for i in range(ib, i_end):
+                        out[k, j0 + j, i0 + i] = values[k, i, j]
 
 
 def _fill_tiles(spec, X, Z, rows_x, rows_z, out, tiles, tile, workers, symmetric):
     n = X.shape[0]
     m = Z.shape[0]
+    n_outputs = out.shape[0]
     for worker in prange(workers):
-        buffer = np.empty(tile * tile, dtype=out.dtype)
+        dots_buffer = np.empty(tile * tile, dtype=out.dtype)
+        values_buffer = np.empty(n_outputs * tile * tile, dtype=out.dtype)
         for t in range(worker, tiles.shape[0], workers):
             i0 = tiles[t, 0]
             j0 = tiles[t, 1]
             i1 = min(i0 + tile, n)
             j1 = min(j0 + tile, m)
-            dots = buffer[: (i1 - i0) * (j1 - j0)].reshape((i1 - i0, j1 - j0))
+            size = (i1 - i0) * (j1 - j0)
+            dots = dots_buffer[:size].reshape((i1 - i0, j1 - j0))
+            values = values_buffer[: n_outputs * size].reshape((n_outputs, i1 - i0, j1 - j0))
             tile_products(spec, X, Z, rows_z, i0, i1, j0, j1, dots)
-            map_tile(spec, dots, rows_x, rows_z, i0, j0, out)
-            if symmetric:
-                _mirror_tile(out, i0, i1, j0, j1)
+            map_tile(spec, dots, rows_x, rows_z, i0, j0, values)
+            _store_tile(out, values, i0, j0, symmetric)
 
 
 #: The tile loop, cached; ``fill_tiles_uncached`` serves specs that hold a user's function.

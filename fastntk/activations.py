@@ -186,10 +186,11 @@ def as_activation(activation):
 @jit
 def abrelu_dual(spec, sxz, sx, sz, qx, qz, c):
     pi = type(c)(math.pi)
+    inverse_two_pi = type(c)(0.5 / math.pi)
     theta = acos(c)
     slope_gap = (spec.b - spec.a) * (spec.b - spec.a)
-    relu_t = sx * sz * (sin_of_acos(c) + (pi - theta) * c) / (2 * pi)
-    relu_td = (pi - theta) / (2 * pi)
+    relu_t = sx * sz * (sin_of_acos(c) + (pi - theta) * c) * inverse_two_pi
+    relu_td = (pi - theta) * inverse_two_pi
     return spec.a * spec.b * sxz + slope_gap * relu_t, spec.a * spec.b + slope_gap * relu_td
 
 
@@ -207,8 +208,7 @@ def erf_dual(spec, sxz, sx, sz, qx, qz, c):
 
 @jit
 def step_dual(spec, sxz, sx, sz, qx, qz, c):
-    pi = type(c)(math.pi)
-    return (pi - acos(c)) / (2 * pi), type(c)(0)
+    return (type(c)(math.pi) - acos(c)) * type(c)(0.5 / math.pi), type(c)(0)
 
 
 @jit

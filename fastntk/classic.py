@@ -175,7 +175,7 @@ def arc_cosine_value(order, c, norm_product):
 def _linear_tile(spec, dots, rows_x, rows_z, i0, j0, out):
     for i in range(dots.shape[0]):
         for j in range(dots.shape[1]):
-            out[0, i0 + i, j0 + j] = dots[i, j] + spec.c
+            out[0, i, j] = dots[i, j] + spec.c
 
 
 @core.register_map_tile(PolynomialSpec)
@@ -183,7 +183,7 @@ def _linear_tile(spec, dots, rows_x, rows_z, i0, j0, out):
 def _polynomial_tile(spec, dots, rows_x, rows_z, i0, j0, out):
     for i in range(dots.shape[0]):
         for j in range(dots.shape[1]):
-            out[0, i0 + i, j0 + j] = polynomial_value(dots[i, j], spec.degree, spec.gamma, spec.coef0)
+            out[0, i, j] = polynomial_value(dots[i, j], spec.degree, spec.gamma, spec.coef0)
 
 
 @core.register_map_tile(GaussianSpec)
@@ -191,7 +191,7 @@ def _polynomial_tile(spec, dots, rows_x, rows_z, i0, j0, out):
 def _gaussian_tile(spec, dots, rows_x, rows_z, i0, j0, out):
     for i in range(dots.shape[0]):
         for j in range(dots.shape[1]):
-            out[0, i0 + i, j0 + j] = gaussian_value(
+            out[0, i, j] = gaussian_value(
                 dots[i, j], rows_x[0, i0 + i], rows_z[0, j0 + j], spec.inverse_two_variance
             )
 
@@ -203,7 +203,7 @@ def _arc_cosine_tile(spec, dots, rows_x, rows_z, i0, j0, out):
         for j in range(dots.shape[1]):
             c = clip_unit(dots[i, j] * rows_x[1, i0 + i] * rows_z[1, j0 + j])
             norm_product = rows_x[0, i0 + i] * rows_z[0, j0 + j]
-            out[0, i0 + i, j0 + j] = arc_cosine_value(spec.order, c, norm_product)
+            out[0, i, j] = arc_cosine_value(spec.order, c, norm_product)
 
 
 @core.register_tile_products(LaplacianSpec)
@@ -222,7 +222,7 @@ def _l1_distances(spec, X, Z, rows_z, i0, i1, j0, j1, distances):
 def _laplacian_tile(spec, distances, rows_x, rows_z, i0, j0, out):
     for i in range(distances.shape[0]):
         for j in range(distances.shape[1]):
-            out[0, i0 + i, j0 + j] = math.exp(-distances[i, j] * spec.inverse_lengthscale)
+            out[0, i, j] = math.exp(-distances[i, j] * spec.inverse_lengthscale)
 
 
 # --- exact diagonals ------------------------------------------------------------------------

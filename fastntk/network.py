@@ -173,61 +173,71 @@ def _network_spec(activation, w_std, b_std, kernels, n_features, dtype):
 
 
 @jit
+def _dual_into(spec, j, sigma_j, sx, sz, qx, qz, c, next_sigma, derivative):
+    t, td = dual(spec, sigma_j, sx, sz, qx, qz, c)
+    next_sigma[j] = spec.w_var * t + spec.b_var
+    derivative[j] = spec.w_var * td
+
+
+@jit
 def _layer_step(spec, layer, sigma, rows_x, rows_z, i, j0, diagonal, next_sigma, derivative):
     """``Sigma_{l+1}`` and ``w^2 Td`` from ``Sigma_l`` for row ``i`` of ``X`` against rows
     ``j0, j0 + 1, ...`` of ``Z`` (or along the diagonal, where ``rows_x`` is ``rows_z`` and the
     correlation is exactly 1)."""
     base = _ROWS_PER_LAYER * (layer - 1)
-    sx_row = rows_x[base + 1, i]
-    rsx_row = rows_x[base + 2, i]
-    qx_row = rows_x[base + 3, i]
-    zero = sigma.dtype.type(0)
-    one = sigma.dtype.type(1)
+    if diagonal:
+        zero = sigma.dtype.type(0)
+        for j in range(sigma.shape[0]):
+            sz = rows_z[base + 1, j0 + j]
+            qz = rows_z[base + 3, j0 + j]
+            c = sigma.dtype.type(1) if sz > zero else zero
+            _dual_into(spec, j, sigma[j], sz, sz, qz, qz, c, next_sigma, derivative)
+        return
+    sx = rows_x[base + 1, i]
+    rsx = rows_x[base + 2, i]
+    qx = rows_x[base + 3, i]
     for j in range(sigma.shape[0]):
+        c = clip_unit(sigma[j] * rsx * rows_z[base + 2, j0 + j])
         sz = rows_z[base + 1, j0 + j]
         qz = rows_z[base + 3, j0 + j]
-        if diagonal:
-            sx = sz
-            qx = qz
-            c = one if sz > zero else zero
-        else:
-            sx = sx_row
-            qx = qx_row
-            c = clip_unit(sigma[j] * rsx_row * rows_z[base + 2, j0 + j])
-        t, td = dual(spec, sigma[j], sx, sz, qx, qz, c)
-        next_sigma[j] = spec.w_var * t + spec.b_var
-        derivative[j] = spec.w_var * td
+        _dual_into(spec, j, sigma[j], sx, sz, qx, qz, c, next_sigma, derivative)
+
+
+@jit
+def _copy(source, target):
+    # An explicit loop: Numba's slice assignment is several times slower on short vectors.
+    for j in range(source.shape[0]):
+        target[j] = source[j]
 
 
 @jit
 def _recursion(spec, sigma, rows_x, rows_z, i, j0, diagonal, work, out, out_row):
     """Run the layers for the entries ``(i, j0 + j)`` whose ``Sigma_1`` is in ``sigma``
-    (overwritten); write output k into ``out[k, out_row, j0 + j]``."""
+    (overwritten); write output k into ``out[k, out_row]``."""
     next_sigma, derivative, thetas = work
     for s in range(spec.slot_frozen.shape[0]):
         if spec.slot_frozen[s] == 0:
-            thetas[s, :] = sigma
+            _copy(sigma, thetas[s])
     for layer in range(1, spec.depth + 1):
         _layer_step(spec, layer, sigma, rows_x, rows_z, i, j0, diagonal, next_sigma, derivative)
+        sigma, next_sigma = next_sigma, sigma  # sigma is now Sigma_{layer + 1}
         for s in range(spec.slot_frozen.shape[0]):
             frozen = spec.slot_frozen[s]
             if frozen < layer:
                 theta = thetas[s]
                 for j in range(theta.shape[0]):
-                    theta[j] = next_sigma[j] + derivative[j] * theta[j]
+                    theta[j] = sigma[j] + derivative[j] * theta[j]
             elif frozen == layer:
-                thetas[s, :] = next_sigma
-        sigma[:] = next_sigma
+                _copy(sigma, thetas[s])
         for k in range(spec.output_depth.shape[0]):
             if spec.output_depth[k] == layer:
-                values = sigma if spec.output_slot[k] < 0 else thetas[spec.output_slot[k]]
-                for j in range(values.shape[0]):
-                    out[k, out_row, j0 + j] = values[j]
+                slot = spec.output_slot[k]
+                _copy(sigma if slot < 0 else thetas[slot], out[k, out_row])
 
 
 @jit
 def _workspace(spec, length, dtype):
-    """Buffers of ``_recursion``: next Sigma, ``w^2 Td``, and one running Theta per slot."""
+    """Buffers of ``_recursion``: a second Sigma, ``w^2 Td``, one running Theta per slot."""
     return (
         np.empty(length, dtype=dtype),
         np.empty(length, dtype=dtype),
@@ -287,7 +297,7 @@ def _network_tile(spec, dots, rows_x, rows_z, i0, j0, out):
     for i in range(dots.shape[0]):
         for j in range(dots.shape[1]):
             sigma[j] = spec.w_var * dots[i, j] * spec.inverse_d + spec.b_var
-        _recursion(spec, sigma, rows_x, rows_z, i0 + i, j0, False, work, out, i0 + i)
+        _recursion(spec, sigma, rows_x, rows_z, i0 + i, j0, False, work, out, i)
 
 
 for _spec_class in _SPEC_CLASSES.values():
