@@ -59,7 +59,7 @@ def diag(kernel, X, *, dtype=None):
     dtype = resolve_dtype(dtype)
     X = np.ascontiguousarray(X, dtype=dtype)
     spec = kernel._spec(X.shape[1], dtype)
-    return core.diagonal(spec, core.row_info(spec, X))[0]
+    return _finite_diagonal(kernel, spec, core.row_info(spec, X), dtype)[0]
 
 
 def _check_device(device):
@@ -103,11 +103,28 @@ def _gram(kernel, X, Z, *, dtype, out, device, progress, stacked=False):
     if swapped:
         X, Z = Z, X
     rows_x = core.row_info(spec, X)
-    rows_z = rows_x if symmetric else core.row_info(spec, Z)
+    diagonal_x = _finite_diagonal(kernel, spec, rows_x, dtype)
+    if symmetric:
+        rows_z = rows_x
+    else:
+        rows_z = core.row_info(spec, Z)
+        _finite_diagonal(kernel, spec, rows_z, dtype)
     _run_tiles(kernel, spec, X, Z, rows_x, rows_z, target, symmetric, progress)
     if symmetric:
-        core.set_diagonal(target, core.diagonal(spec, rows_x))
+        core.set_diagonal(target, diagonal_x)
     return result
+
+
+def _finite_diagonal(kernel, spec, rows, dtype):
+    """``k(x, x)``, checked finite: every |k(x, z)| <= sqrt(k(x, x) k(z, z)) is then finite."""
+    values = core.diagonal(spec, rows)
+    if not np.isfinite(values).all():
+        remedy = "float64, " if dtype == np.float32 else ""
+        raise ValueError(
+            f"{kernel!r} overflows {dtype} on this input (k(x, x) is not finite); use "
+            f"{remedy}fewer layers, a smaller w_std or degree, or rescale the input"
+        )
+    return values
 
 
 def _tile_plan(n, m, tile, symmetric):
