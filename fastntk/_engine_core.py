@@ -8,6 +8,10 @@ Each kernel family registers, for its spec class,
 - ``map_tile(spec, dots, rows_x, rows_z, i0, j0, values)``: the scalar map of the tile whose
   corner is ``(i0, j0)``, written into the contiguous ``values`` of shape
   ``(n_outputs, ti, tj)`` while ``dots`` is still in cache;
+- ``refine_tile(spec, X, Z, dots, rows_x, rows_z, exact_rows_x, exact_rows_z, i0, j0, values)``
+  (float32 only, angle-based kernels): recompute in float64 the entries whose cosine is too
+  close to +-1 for float32 (``arccos(1 - e) ~ sqrt(2 e)`` turns rounding of 6e-8 into errors of
+  3e-4); ``exact_rows_*`` are the float64 row quantities;
 - ``diagonal(spec, rows_x) -> (n_outputs, n)``: ``k(x, x)`` exactly (angle 0, distance 0).
 
 Hooks take whole arrays and offsets rather than slices: Numba types a column slice as
@@ -23,6 +27,7 @@ from ._jit import jit, parallel_jit, parallel_jit_uncached
 row_info, register_row_info = spec_dispatch("row_info")
 tile_products, register_tile_products = spec_dispatch("tile_products")
 map_tile, register_map_tile = spec_dispatch("map_tile")
+refine_tile, register_refine_tile = spec_dispatch("refine_tile")
 diagonal, register_diagonal = spec_dispatch("diagonal")
 
 
@@ -30,6 +35,11 @@ diagonal, register_diagonal = spec_dispatch("diagonal")
 def dot_products(spec, X, Z, rows_z, i0, i1, j0, j1, dots):
     """Inner products of a tile with BLAS (the default ``tile_products``)."""
     np.dot(X[i0:i1], Z[j0:j1].T, dots)
+
+
+@jit
+def nothing_to_refine(spec, X, Z, dots, rows_x, rows_z, exact_rows_x, exact_rows_z, i0, j0, values):
+    """The ``refine_tile`` of kernels whose float32 values need no float64 help."""
 
 
 #: Side of the square blocks in which a tile is copied transposed: both the reads and the
@@ -60,7 +70,9 @@ def _store_tile(out, values, i0, j0, symmetric):
                         out[k, j0 + j, i0 + i] = values[k, i, j]
 
 
-def _fill_tiles(spec, X, Z, rows_x, rows_z, out, tiles, tile, workers, symmetric):
+def _fill_tiles(
+    spec, X, Z, rows_x, rows_z, exact_rows_x, exact_rows_z, out, tiles, tile, workers, symmetric
+):
     n = X.shape[0]
     m = Z.shape[0]
     n_outputs = out.shape[0]
@@ -77,6 +89,10 @@ def _fill_tiles(spec, X, Z, rows_x, rows_z, out, tiles, tile, workers, symmetric
             values = values_buffer[: n_outputs * size].reshape((n_outputs, i1 - i0, j1 - j0))
             tile_products(spec, X, Z, rows_z, i0, i1, j0, j1, dots)
             map_tile(spec, dots, rows_x, rows_z, i0, j0, values)
+            if exact_rows_x.shape[1] > 0:
+                refine_tile(
+                    spec, X, Z, dots, rows_x, rows_z, exact_rows_x, exact_rows_z, i0, j0, values
+                )
             _store_tile(out, values, i0, j0, symmetric)
 
 

@@ -106,3 +106,22 @@ def sin_of_acos(c):
 def rsqrt_or_zero(v):
     """``1/sqrt(v)`` for ``v > 0`` and 0 for ``v <= 0``: a zero vector gets cosine 0, not NaN."""
     return 1 / math.sqrt(v) if v > 0 else type(v)(0)
+
+
+#: float32 cosines within this of +-1 are recomputed in float64 (see ``refine_tile``): there a
+#: float32 rounding of the cosine would move the angle by more than 1e-5 relative.
+NEAR_PARALLEL = 1e-5
+
+
+@jit
+def near_parallel(c):
+    return abs(c) > 1 - NEAR_PARALLEL
+
+
+@jit
+def exact_dot(X, Z, i, j):
+    """``X[i] . Z[j]`` accumulated in float64."""
+    total = 0.0
+    for k in range(X.shape[1]):
+        total += np.float64(X[i, k]) * np.float64(Z[j, k])
+    return total

@@ -13,7 +13,7 @@ import numpy as np
 from . import _engine_core as core
 from ._base import Kernel
 from ._jit import jit
-from ._math import acos, clip_unit, rsqrt_or_zero, sin_of_acos
+from ._math import acos, clip_unit, exact_dot, near_parallel, rsqrt_or_zero, sin_of_acos
 from ._validation import check_int, check_positive, check_real
 
 LinearSpec = namedtuple("LinearSpec", ["c"])
@@ -138,6 +138,8 @@ core.register_row_info(ArcCosineSpec)(norms_and_inverses)
 core.register_row_info(LaplacianSpec)(transposed)
 for _spec_class in (LinearSpec, PolynomialSpec, GaussianSpec, ArcCosineSpec):
     core.register_tile_products(_spec_class)(core.dot_products)
+for _spec_class in (LinearSpec, PolynomialSpec, GaussianSpec, LaplacianSpec):
+    core.register_refine_tile(_spec_class)(core.nothing_to_refine)
 
 
 # --- scalar maps ----------------------------------------------------------------------------
@@ -204,6 +206,20 @@ def _arc_cosine_tile(spec, dots, rows_x, rows_z, i0, j0, out):
             c = clip_unit(dots[i, j] * rows_x[1, i0 + i] * rows_z[1, j0 + j])
             norm_product = rows_x[0, i0 + i] * rows_z[0, j0 + j]
             out[0, i, j] = arc_cosine_value(spec.order, c, norm_product)
+
+
+@core.register_refine_tile(ArcCosineSpec)
+@jit
+def _arc_cosine_refine(spec, X, Z, dots, rows_x, rows_z, exact_rows_x, exact_rows_z, i0, j0, values):
+    for i in range(dots.shape[0]):
+        for j in range(dots.shape[1]):
+            c = dots[i, j] * rows_x[1, i0 + i] * rows_z[1, j0 + j]
+            if near_parallel(c):
+                c = clip_unit(
+                    exact_dot(X, Z, i0 + i, j0 + j) * exact_rows_x[1, i0 + i] * exact_rows_z[1, j0 + j]
+                )
+                norm_product = exact_rows_x[0, i0 + i] * exact_rows_z[0, j0 + j]
+                values[0, i, j] = arc_cosine_value(spec.order, c, norm_product)
 
 
 @core.register_tile_products(LaplacianSpec)

@@ -109,7 +109,13 @@ def _gram(kernel, X, Z, *, dtype, out, device, progress, stacked=False):
     else:
         rows_z = core.row_info(spec, Z)
         _finite_diagonal(kernel, spec, rows_z, dtype)
-    _run_tiles(kernel, spec, X, Z, rows_x, rows_z, target, symmetric, progress)
+    if dtype == np.float32:
+        exact_rows_x = core.row_info(spec, X.astype(np.float64))
+        exact_rows_z = exact_rows_x if symmetric else core.row_info(spec, Z.astype(np.float64))
+    else:
+        exact_rows_x = exact_rows_z = np.empty((0, 0), dtype=np.float64)
+    rows = (rows_x, rows_z, exact_rows_x, exact_rows_z)
+    _run_tiles(kernel, spec, X, Z, rows, target, symmetric, progress)
     if symmetric:
         core.set_diagonal(target, diagonal_x)
     return result
@@ -135,7 +141,7 @@ def _tile_plan(n, m, tile, symmetric):
     return np.stack([i[keep], j[keep]], axis=1).astype(np.int64)
 
 
-def _run_tiles(kernel, spec, X, Z, rows_x, rows_z, out, symmetric, progress):
+def _run_tiles(kernel, spec, X, Z, rows, out, symmetric, progress):
     tile = config.TILE_SIZE
     tiles = _tile_plan(X.shape[0], Z.shape[0], tile, symmetric)
     workers = numba.get_num_threads()
@@ -146,7 +152,7 @@ def _run_tiles(kernel, spec, X, Z, rows_x, rows_z, out, symmetric, progress):
     limit = threadpool_limits(1, user_api="blas") if workers > 1 else contextlib.nullcontext()
     with limit, _progress_bar(progress, len(tiles)) as bar:
         for batch in batches:
-            fill(spec, X, Z, rows_x, rows_z, out, batch, tile, workers, symmetric)
+            fill(spec, X, Z, *rows, out, batch, tile, workers, symmetric)
             bar.update(len(batch))
 
 

@@ -22,7 +22,7 @@ import numpy as np
 from . import _engine_core as core
 from ._base import Kernel
 from ._jit import jit
-from ._math import clip_unit, rsqrt_or_zero
+from ._math import clip_unit, exact_dot, near_parallel, rsqrt_or_zero
 from ._validation import check_int, check_positive
 from ._dispatch import spec_dispatch
 from .activations import DUALS, Activation, as_activation
@@ -300,8 +300,27 @@ def _network_tile(spec, dots, rows_x, rows_z, i0, j0, out):
         _recursion(spec, sigma, rows_x, rows_z, i0 + i, j0, False, work, out, i)
 
 
+@jit
+def _network_refine(spec, X, Z, dots, rows_x, rows_z, exact_rows_x, exact_rows_z, i0, j0, values):
+    sigma = np.empty(1)
+    work = _workspace(spec, 1, np.float64)
+    entry = np.empty((values.shape[0], 1, 1))
+    for i in range(dots.shape[0]):
+        for j in range(dots.shape[1]):
+            sigma_1 = spec.w_var * dots[i, j] * spec.inverse_d + spec.b_var
+            if near_parallel(sigma_1 * rows_x[2, i0 + i] * rows_z[2, j0 + j]):
+                dot = exact_dot(X, Z, i0 + i, j0 + j)
+                sigma[0] = np.float64(spec.w_var) * dot * spec.inverse_d + spec.b_var
+                _recursion(
+                    spec, sigma, exact_rows_x, exact_rows_z, i0 + i, j0 + j, False, work, entry, 0
+                )
+                for k in range(values.shape[0]):
+                    values[k, i, j] = entry[k, 0, 0]
+
+
 for _spec_class in _SPEC_CLASSES.values():
     core.register_row_info(_spec_class)(_network_rows)
     core.register_tile_products(_spec_class)(core.dot_products)
     core.register_map_tile(_spec_class)(_network_tile)
+    core.register_refine_tile(_spec_class)(_network_refine)
     core.register_diagonal(_spec_class)(_network_diagonal)
