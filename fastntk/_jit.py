@@ -40,6 +40,10 @@ def _cached(decorator):
 #: Small scalar or serial functions: the maths of a kernel, callable from any compiled code.
 jit = _cached(njit(**_COMMON))
 
+#: The scalar maths of kernels, inlined into the loops that call them: LLVM's own inliner
+#: leaves larger ones as calls, and a call in a loop stops its vectorisation.
+scalar_jit = _cached(njit(inline="always", **_COMMON))
+
 #: The parallel tile loops.
 parallel_jit = _cached(njit(parallel=True, **_COMMON))
 

@@ -12,7 +12,7 @@ import numpy as np
 from numba import types
 from numba.extending import overload
 
-from ._jit import jit
+from ._jit import jit, scalar_jit
 
 # asin(x) = x + x z R(z), z = x^2, 0 <= x <= 1/2: monomial coefficients of R, lowest first.
 _ASIN_REMAINDER_FLOAT64 = (
@@ -67,14 +67,14 @@ def _asin_remainder_typed(z):
     return implementation
 
 
-@jit
+@scalar_jit
 def clip_unit(c):
     """``c`` clipped into [-1, 1]: a cosine computed from rounded inner products can pass 1."""
     one = type(c)(1)
     return max(-one, min(one, c))
 
 
-@jit
+@scalar_jit
 def acos(c):
     """``arccos(c)`` for ``c`` in [-1, 1], vectorisable.
 
@@ -94,7 +94,7 @@ def acos(c):
     return 2 * s if c >= 0 else type(c)(math.pi) - 2 * s
 
 
-@jit
+@scalar_jit
 def sin_of_acos(c):
     """``sin(arccos c) = sqrt((1 - |c|)(1 + |c|))``, accurate where ``c`` is near +-1."""
     one = type(c)(1)
@@ -102,7 +102,7 @@ def sin_of_acos(c):
     return math.sqrt((one - a) * (one + a))
 
 
-@jit
+@scalar_jit
 def rsqrt_or_zero(v):
     """``1/sqrt(v)`` for ``v > 0`` and 0 for ``v <= 0``: a zero vector gets cosine 0, not NaN."""
     return 1 / math.sqrt(v) if v > 0 else type(v)(0)
@@ -113,7 +113,7 @@ def rsqrt_or_zero(v):
 NEAR_PARALLEL = 1e-5
 
 
-@jit
+@scalar_jit
 def near_parallel(c):
     return abs(c) > 1 - NEAR_PARALLEL
 

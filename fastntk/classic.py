@@ -12,7 +12,7 @@ import numpy as np
 
 from . import _engine_core as core
 from ._base import Kernel
-from ._jit import jit
+from ._jit import jit, scalar_jit
 from ._math import acos, clip_unit, exact_dot, near_parallel, rsqrt_or_zero, sin_of_acos
 from ._validation import check_int, check_positive, check_real
 
@@ -145,28 +145,30 @@ for _spec_class in (LinearSpec, PolynomialSpec, GaussianSpec, LaplacianSpec):
 # --- scalar maps ----------------------------------------------------------------------------
 
 
-@jit
+@scalar_jit
 def polynomial_value(dot, degree, gamma, coef0):
     return (gamma * dot + coef0) ** degree
 
 
-@jit
+@scalar_jit
 def gaussian_value(dot, squared_norm_x, squared_norm_z, inverse_two_variance):
     squared_distance = max(squared_norm_x + squared_norm_z - 2 * dot, type(dot)(0))
     return math.exp(-squared_distance * inverse_two_variance)
 
 
-@jit
+@scalar_jit
 def arc_cosine_value(order, c, norm_product):
-    """``(1/pi) norm_product^order J_order(theta)`` with ``cos theta = c``."""
-    theta = acos(c)
+    """``(1/pi) norm_product^order J_order(theta)`` with ``cos theta = c``.
+
+    All three ``J`` are formed and one selected: without branches the tile loop vectorises.
+    """
     pi = type(c)(math.pi)
-    if order == 0:
-        return (pi - theta) / pi
+    remaining = pi - acos(c)
     sine = sin_of_acos(c)
-    if order == 1:
-        return norm_product * (sine + (pi - theta) * c) / pi
-    return norm_product * norm_product * (3 * sine * c + (pi - theta) * (1 + 2 * c * c)) / pi
+    j1 = norm_product * (sine + remaining * c)
+    j2 = norm_product * norm_product * (3 * sine * c + remaining * (1 + 2 * c * c))
+    value = remaining if order == 0 else (j1 if order == 1 else j2)
+    return value * type(c)(1 / math.pi)
 
 
 # --- tile maps ------------------------------------------------------------------------------
@@ -176,36 +178,49 @@ def arc_cosine_value(order, c, norm_product):
 @jit
 def _linear_tile(spec, dots, rows_x, rows_z, i0, j0, out):
     for i in range(dots.shape[0]):
+        dots_row = dots[i]
+        out_row = out[0, i]
         for j in range(dots.shape[1]):
-            out[0, i, j] = dots[i, j] + spec.c
+            out_row[j] = dots_row[j] + spec.c
 
 
 @core.register_map_tile(PolynomialSpec)
 @jit
 def _polynomial_tile(spec, dots, rows_x, rows_z, i0, j0, out):
     for i in range(dots.shape[0]):
+        dots_row = dots[i]
+        out_row = out[0, i]
         for j in range(dots.shape[1]):
-            out[0, i, j] = polynomial_value(dots[i, j], spec.degree, spec.gamma, spec.coef0)
+            out_row[j] = polynomial_value(dots_row[j], spec.degree, spec.gamma, spec.coef0)
 
 
 @core.register_map_tile(GaussianSpec)
 @jit
 def _gaussian_tile(spec, dots, rows_x, rows_z, i0, j0, out):
+    squared_norms_z = rows_z[0, j0 : j0 + dots.shape[1]]
     for i in range(dots.shape[0]):
+        dots_row = dots[i]
+        out_row = out[0, i]
+        squared_norm_x = rows_x[0, i0 + i]
         for j in range(dots.shape[1]):
-            out[0, i, j] = gaussian_value(
-                dots[i, j], rows_x[0, i0 + i], rows_z[0, j0 + j], spec.inverse_two_variance
+            out_row[j] = gaussian_value(
+                dots_row[j], squared_norm_x, squared_norms_z[j], spec.inverse_two_variance
             )
 
 
 @core.register_map_tile(ArcCosineSpec)
 @jit
 def _arc_cosine_tile(spec, dots, rows_x, rows_z, i0, j0, out):
+    norms_z = rows_z[0, j0 : j0 + dots.shape[1]]
+    inverse_norms_z = rows_z[1, j0 : j0 + dots.shape[1]]
     for i in range(dots.shape[0]):
+        dots_row = dots[i]
+        out_row = out[0, i]
+        norm_x = rows_x[0, i0 + i]
+        inverse_norm_x = rows_x[1, i0 + i]
         for j in range(dots.shape[1]):
-            c = clip_unit(dots[i, j] * rows_x[1, i0 + i] * rows_z[1, j0 + j])
-            norm_product = rows_x[0, i0 + i] * rows_z[0, j0 + j]
-            out[0, i, j] = arc_cosine_value(spec.order, c, norm_product)
+            c = clip_unit(dots_row[j] * inverse_norm_x * inverse_norms_z[j])
+            out_row[j] = arc_cosine_value(spec.order, c, norm_x * norms_z[j])
 
 
 @core.register_refine_tile(ArcCosineSpec)
@@ -225,20 +240,24 @@ def _arc_cosine_refine(spec, X, Z, dots, rows_x, rows_z, exact_rows_x, exact_row
 @core.register_tile_products(LaplacianSpec)
 @jit
 def _l1_distances(spec, X, Z, rows_z, i0, i1, j0, j1, distances):
-    distances[:] = 0
     for i in range(i1 - i0):
+        row = distances[i]
+        row[:] = 0
         for k in range(X.shape[1]):
             x = X[i0 + i, k]
+            z = rows_z[k, j0:j1]
             for j in range(j1 - j0):
-                distances[i, j] += abs(x - rows_z[k, j0 + j])
+                row[j] += abs(x - z[j])
 
 
 @core.register_map_tile(LaplacianSpec)
 @jit
 def _laplacian_tile(spec, distances, rows_x, rows_z, i0, j0, out):
     for i in range(distances.shape[0]):
+        distances_row = distances[i]
+        out_row = out[0, i]
         for j in range(distances.shape[1]):
-            out[0, i, j] = math.exp(-distances[i, j] * spec.inverse_lengthscale)
+            out_row[j] = math.exp(-distances_row[j] * spec.inverse_lengthscale)
 
 
 # --- exact diagonals ------------------------------------------------------------------------

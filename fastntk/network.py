@@ -21,7 +21,7 @@ import numpy as np
 
 from . import _engine_core as core
 from ._base import Kernel
-from ._jit import jit
+from ._jit import jit, scalar_jit
 from ._math import clip_unit, exact_dot, near_parallel, rsqrt_or_zero
 from ._validation import check_int, check_positive
 from ._dispatch import spec_dispatch
@@ -172,7 +172,7 @@ def _network_spec(activation, w_std, b_std, kernels, n_features, dtype):
 # --- compiled hooks ---------------------------------------------------------------------------
 
 
-@jit
+@scalar_jit
 def _dual_into(spec, j, sigma_j, sx, sz, qx, qz, c, next_sigma, derivative):
     t, td = dual(spec, sigma_j, sx, sz, qx, qz, c)
     next_sigma[j] = spec.w_var * t + spec.b_var
@@ -185,22 +185,23 @@ def _layer_step(spec, layer, sigma, rows_x, rows_z, i, j0, diagonal, next_sigma,
     ``j0, j0 + 1, ...`` of ``Z`` (or along the diagonal, where ``rows_x`` is ``rows_z`` and the
     correlation is exactly 1)."""
     base = _ROWS_PER_LAYER * (layer - 1)
+    j1 = j0 + sigma.shape[0]
+    # Row views with plain range indices: LLVM vectorises their loops without gathers.
+    sz = rows_z[base + 1, j0:j1]
+    rsz = rows_z[base + 2, j0:j1]
+    qz = rows_z[base + 3, j0:j1]
     if diagonal:
         zero = sigma.dtype.type(0)
         for j in range(sigma.shape[0]):
-            sz = rows_z[base + 1, j0 + j]
-            qz = rows_z[base + 3, j0 + j]
-            c = sigma.dtype.type(1) if sz > zero else zero
-            _dual_into(spec, j, sigma[j], sz, sz, qz, qz, c, next_sigma, derivative)
+            c = sigma.dtype.type(1) if sz[j] > zero else zero
+            _dual_into(spec, j, sigma[j], sz[j], sz[j], qz[j], qz[j], c, next_sigma, derivative)
         return
     sx = rows_x[base + 1, i]
     rsx = rows_x[base + 2, i]
     qx = rows_x[base + 3, i]
     for j in range(sigma.shape[0]):
-        c = clip_unit(sigma[j] * rsx * rows_z[base + 2, j0 + j])
-        sz = rows_z[base + 1, j0 + j]
-        qz = rows_z[base + 3, j0 + j]
-        _dual_into(spec, j, sigma[j], sx, sz, qx, qz, c, next_sigma, derivative)
+        c = clip_unit(sigma[j] * rsx * rsz[j])
+        _dual_into(spec, j, sigma[j], sx, sz[j], qx, qz[j], c, next_sigma, derivative)
 
 
 @jit
@@ -295,8 +296,9 @@ def _network_tile(spec, dots, rows_x, rows_z, i0, j0, out):
     work = _workspace(spec, dots.shape[1], dots.dtype)
     sigma = np.empty(dots.shape[1], dtype=dots.dtype)
     for i in range(dots.shape[0]):
+        dots_row = dots[i]
         for j in range(dots.shape[1]):
-            sigma[j] = spec.w_var * dots[i, j] * spec.inverse_d + spec.b_var
+            sigma[j] = spec.w_var * dots_row[j] * spec.inverse_d + spec.b_var
         _recursion(spec, sigma, rows_x, rows_z, i0 + i, j0, False, work, out, i)
 
 
