@@ -91,7 +91,7 @@ def acos(c):
     half_pi = type(c)(math.pi / 2)
     if small:
         return half_pi - s if c >= 0 else half_pi + s
-    return 2 * s if c >= 0 else type(c)(math.pi) - 2 * s
+    return s + s if c >= 0 else type(c)(math.pi) - (s + s)
 
 
 @scalar_jit
@@ -105,7 +105,7 @@ def sin_of_acos(c):
 @scalar_jit
 def rsqrt_or_zero(v):
     """``1/sqrt(v)`` for ``v > 0`` and 0 for ``v <= 0``: a zero vector gets cosine 0, not NaN."""
-    return 1 / math.sqrt(v) if v > 0 else type(v)(0)
+    return type(v)(1) / math.sqrt(v) if v > 0 else type(v)(0)
 
 
 #: float32 cosines within this of +-1 are recomputed in float64 (see ``refine_tile``): there a

@@ -198,12 +198,13 @@ def abrelu_dual(spec, sxz, sx, sz, qx, qz, c):
 def erf_dual(spec, sxz, sx, sz, qx, qz, c):
     one = type(c)(1)
     pi = type(c)(math.pi)
-    r = max(-one, min(one, 2 * sxz * qx * qz))
+    two = type(c)(2)
+    r = max(-one, min(one, two * sxz * qx * qz))
     # asin(r) = pi/2 - acos(r); the determinant is written so that it is >= 1 after rounding.
-    nngp = one - 2 * acos(r) / pi
+    nngp = one - two * acos(r) / pi
     sines = sx * sz * sin_of_acos(c)
-    determinant = one + 2 * (sx * sx + sz * sz) + 4 * sines * sines
-    return nngp, 4 / (pi * math.sqrt(determinant))
+    determinant = one + two * (sx * sx + sz * sz) + (two + two) * sines * sines
+    return nngp, (two + two) / (pi * math.sqrt(determinant))
 
 
 @jit

@@ -147,12 +147,16 @@ for _spec_class in (LinearSpec, PolynomialSpec, GaussianSpec, LaplacianSpec):
 
 @scalar_jit
 def polynomial_value(dot, degree, gamma, coef0):
-    return (gamma * dot + coef0) ** degree
+    base = gamma * dot + coef0
+    value = type(dot)(1)
+    for _ in range(degree):
+        value *= base
+    return value
 
 
 @scalar_jit
 def gaussian_value(dot, squared_norm_x, squared_norm_z, inverse_two_variance):
-    squared_distance = max(squared_norm_x + squared_norm_z - 2 * dot, type(dot)(0))
+    squared_distance = max(squared_norm_x + squared_norm_z - (dot + dot), type(dot)(0))
     return math.exp(-squared_distance * inverse_two_variance)
 
 
@@ -166,7 +170,8 @@ def arc_cosine_value(order, c, norm_product):
     remaining = pi - acos(c)
     sine = sin_of_acos(c)
     j1 = norm_product * (sine + remaining * c)
-    j2 = norm_product * norm_product * (3 * sine * c + remaining * (1 + 2 * c * c))
+    three_sine_c = type(c)(3) * sine * c
+    j2 = norm_product * norm_product * (three_sine_c + remaining * (type(c)(1) + type(c)(2) * c * c))
     value = remaining if order == 0 else (j1 if order == 1 else j2)
     return value * type(c)(1 / math.pi)
 

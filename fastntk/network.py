@@ -273,7 +273,7 @@ def _diagonal_rows(spec, sigma_1):
             rows[base, i] = sigma[i]
             rows[base + 1, i] = np.sqrt(sigma[i])
             rows[base + 2, i] = rsqrt_or_zero(sigma[i])
-            rows[base + 3, i] = one / np.sqrt(one + 2 * sigma[i])
+            rows[base + 3, i] = one / np.sqrt(one + (sigma[i] + sigma[i]))
         if layer < spec.depth:
             _layer_step(spec, layer, sigma, rows, rows, 0, 0, True, next_sigma, derivative)
             sigma[:] = next_sigma
