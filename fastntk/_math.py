@@ -68,10 +68,25 @@ def _asin_remainder_typed(z):
 
 
 @scalar_jit
-def clip_unit(c):
-    """``c`` clipped into [-1, 1]: a cosine computed from rounded inner products can pass 1."""
+def snap_cosine(c, tolerance):
+    """A computed cosine ``c`` clipped into [-1, 1], and set to exactly +-1 when it is within
+    ``tolerance`` (its rounding-error bound) of +-1.
+
+    Rounding puts the cosine of two equal vectors slightly off 1, and ``arccos(1 - e) ~
+    sqrt(2 e)`` would turn that into an angle of 1e-8 (float64): duplicate rows then get exact
+    values, and no angle is resolved more finely than the cosine's own error allows.
+    """
     one = type(c)(1)
-    return max(-one, min(one, c))
+    if c > one - tolerance:
+        return one
+    if c < tolerance - one:
+        return -one
+    return c
+
+
+def cosine_tolerance(n_features, dtype):
+    """The rounding-error bound of a cosine computed from ``n_features``-term inner products."""
+    return (n_features + 4) * np.finfo(dtype).eps
 
 
 @scalar_jit

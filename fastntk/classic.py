@@ -13,14 +13,22 @@ import numpy as np
 from . import _engine_core as core
 from ._base import Kernel
 from ._jit import jit, scalar_jit
-from ._math import acos, clip_unit, exact_dot, near_parallel, rsqrt_or_zero, sin_of_acos
+from ._math import (
+    acos,
+    cosine_tolerance,
+    exact_dot,
+    near_parallel,
+    rsqrt_or_zero,
+    sin_of_acos,
+    snap_cosine,
+)
 from ._validation import check_int, check_positive, check_real
 
 LinearSpec = namedtuple("LinearSpec", ["c"])
 PolynomialSpec = namedtuple("PolynomialSpec", ["degree", "gamma", "coef0"])
 GaussianSpec = namedtuple("GaussianSpec", ["inverse_two_variance"])
 LaplacianSpec = namedtuple("LaplacianSpec", ["inverse_lengthscale"])
-ArcCosineSpec = namedtuple("ArcCosineSpec", ["order"])
+ArcCosineSpec = namedtuple("ArcCosineSpec", ["order", "snap", "exact_snap"])
 
 
 @dataclass(frozen=True)
@@ -97,7 +105,11 @@ class ArcCosine(Kernel):
         object.__setattr__(self, "order", check_int(self.order, "order", 0, 2))
 
     def _spec(self, n_features, dtype):
-        return ArcCosineSpec(np.int64(self.order))
+        return ArcCosineSpec(
+            np.int64(self.order),
+            dtype.type(cosine_tolerance(n_features, dtype)),
+            cosine_tolerance(n_features, np.float64),
+        )
 
 
 # --- row quantities -----------------------------------------------------------------------
@@ -224,7 +236,7 @@ def _arc_cosine_tile(spec, dots, rows_x, rows_z, i0, j0, out):
         norm_x = rows_x[0, i0 + i]
         inverse_norm_x = rows_x[1, i0 + i]
         for j in range(dots.shape[1]):
-            c = clip_unit(dots_row[j] * inverse_norm_x * inverse_norms_z[j])
+            c = snap_cosine(dots_row[j] * inverse_norm_x * inverse_norms_z[j], spec.snap)
             out_row[j] = arc_cosine_value(spec.order, c, norm_x * norms_z[j])
 
 
@@ -235,9 +247,10 @@ def _arc_cosine_refine(spec, X, Z, dots, rows_x, rows_z, exact_rows_x, exact_row
         for j in range(dots.shape[1]):
             c = dots[i, j] * rows_x[1, i0 + i] * rows_z[1, j0 + j]
             if near_parallel(c):
-                c = clip_unit(
+                exact_cosine = (
                     exact_dot(X, Z, i0 + i, j0 + j) * exact_rows_x[1, i0 + i] * exact_rows_z[1, j0 + j]
                 )
+                c = snap_cosine(exact_cosine, spec.exact_snap)
                 norm_product = exact_rows_x[0, i0 + i] * exact_rows_z[0, j0 + j]
                 values[0, i, j] = arc_cosine_value(spec.order, c, norm_product)
 

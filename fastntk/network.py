@@ -22,7 +22,7 @@ import numpy as np
 from . import _engine_core as core
 from ._base import Kernel
 from ._jit import jit, scalar_jit
-from ._math import clip_unit, exact_dot, near_parallel, rsqrt_or_zero
+from ._math import cosine_tolerance, exact_dot, near_parallel, rsqrt_or_zero, snap_cosine
 from ._validation import check_int, check_positive
 from ._dispatch import spec_dispatch
 from .activations import DUALS, Activation, as_activation
@@ -35,6 +35,8 @@ _NETWORK_FIELDS = (
     "slot_frozen",  # the distinct F < depth of NTK outputs, one running Theta each
     "output_depth",  # per output
     "output_slot",  # per output: its slot, or -1 for an NNGP output (Sigma)
+    "snap",  # rounding bound of cosines in the computation dtype (see snap_cosine)
+    "exact_snap",  # the same in float64, for entries recomputed in float64
 )
 
 #: ``dual(network_spec, sxz, sx, sz, qx, qz, c) -> (T, Td)`` of the spec's activation.
@@ -165,6 +167,8 @@ def _network_spec(activation, w_std, b_std, kernels, n_features, dtype):
         np.array(slots, dtype=np.int64),
         np.array(depths, dtype=np.int64),
         np.array(output_slot, dtype=np.int64),
+        dtype.type(cosine_tolerance(n_features, dtype)),
+        cosine_tolerance(n_features, np.float64),
         *activation_spec,
     )
 
@@ -180,10 +184,10 @@ def _dual_into(spec, j, sigma_j, sx, sz, qx, qz, c, next_sigma, derivative):
 
 
 @jit
-def _layer_step(spec, layer, sigma, rows_x, rows_z, i, j0, diagonal, next_sigma, derivative):
+def _layer_step(spec, layer, sigma, rows_x, rows_z, i, j0, diagonal, snap, next_sigma, derivative):
     """``Sigma_{l+1}`` and ``w^2 Td`` from ``Sigma_l`` for row ``i`` of ``X`` against rows
     ``j0, j0 + 1, ...`` of ``Z`` (or along the diagonal, where ``rows_x`` is ``rows_z`` and the
-    correlation is exactly 1)."""
+    correlation is exactly 1). Cosines within ``snap`` of +-1 are set to +-1."""
     base = _ROWS_PER_LAYER * (layer - 1)
     j1 = j0 + sigma.shape[0]
     # Row views with plain range indices: LLVM vectorises their loops without gathers.
@@ -200,7 +204,7 @@ def _layer_step(spec, layer, sigma, rows_x, rows_z, i, j0, diagonal, next_sigma,
     rsx = rows_x[base + 2, i]
     qx = rows_x[base + 3, i]
     for j in range(sigma.shape[0]):
-        c = clip_unit(sigma[j] * rsx * rsz[j])
+        c = snap_cosine(sigma[j] * rsx * rsz[j], snap)
         _dual_into(spec, j, sigma[j], sx, sz[j], qx, qz[j], c, next_sigma, derivative)
 
 
@@ -212,7 +216,7 @@ def _copy(source, target):
 
 
 @jit
-def _recursion(spec, sigma, rows_x, rows_z, i, j0, diagonal, work, out, out_row):
+def _recursion(spec, sigma, rows_x, rows_z, i, j0, diagonal, snap, work, out, out_row):
     """Run the layers for the entries ``(i, j0 + j)`` whose ``Sigma_1`` is in ``sigma``
     (overwritten); write output k into ``out[k, out_row]``."""
     next_sigma, derivative, thetas = work
@@ -220,7 +224,9 @@ def _recursion(spec, sigma, rows_x, rows_z, i, j0, diagonal, work, out, out_row)
         if spec.slot_frozen[s] == 0:
             _copy(sigma, thetas[s])
     for layer in range(1, spec.depth + 1):
-        _layer_step(spec, layer, sigma, rows_x, rows_z, i, j0, diagonal, next_sigma, derivative)
+        _layer_step(
+            spec, layer, sigma, rows_x, rows_z, i, j0, diagonal, snap, next_sigma, derivative
+        )
         sigma, next_sigma = next_sigma, sigma  # sigma is now Sigma_{layer + 1}
         for s in range(spec.slot_frozen.shape[0]):
             frozen = spec.slot_frozen[s]
@@ -275,7 +281,7 @@ def _diagonal_rows(spec, sigma_1):
             rows[base + 2, i] = rsqrt_or_zero(sigma[i])
             rows[base + 3, i] = one / np.sqrt(one + (sigma[i] + sigma[i]))
         if layer < spec.depth:
-            _layer_step(spec, layer, sigma, rows, rows, 0, 0, True, next_sigma, derivative)
+            _layer_step(spec, layer, sigma, rows, rows, 0, 0, True, spec.snap, next_sigma, derivative)
             sigma[:] = next_sigma
     return rows
 
@@ -285,7 +291,8 @@ def _network_diagonal(spec, rows):
     n = rows.shape[1]
     sigma = rows[0].copy()
     out = np.empty((spec.output_depth.shape[0], 1, n), dtype=rows.dtype)
-    _recursion(spec, sigma, rows, rows, 0, 0, True, _workspace(spec, n, rows.dtype), out, 0)
+    work = _workspace(spec, n, rows.dtype)
+    _recursion(spec, sigma, rows, rows, 0, 0, True, spec.snap, work, out, 0)
     return out[:, 0, :]
 
 
@@ -299,7 +306,7 @@ def _network_tile(spec, dots, rows_x, rows_z, i0, j0, out):
         dots_row = dots[i]
         for j in range(dots.shape[1]):
             sigma[j] = spec.w_var * dots_row[j] * spec.inverse_d + spec.b_var
-        _recursion(spec, sigma, rows_x, rows_z, i0 + i, j0, False, work, out, i)
+        _recursion(spec, sigma, rows_x, rows_z, i0 + i, j0, False, spec.snap, work, out, i)
 
 
 @jit
@@ -314,7 +321,17 @@ def _network_refine(spec, X, Z, dots, rows_x, rows_z, exact_rows_x, exact_rows_z
                 dot = exact_dot(X, Z, i0 + i, j0 + j)
                 sigma[0] = np.float64(spec.w_var) * dot * spec.inverse_d + spec.b_var
                 _recursion(
-                    spec, sigma, exact_rows_x, exact_rows_z, i0 + i, j0 + j, False, work, entry, 0
+                    spec,
+                    sigma,
+                    exact_rows_x,
+                    exact_rows_z,
+                    i0 + i,
+                    j0 + j,
+                    False,
+                    spec.exact_snap,
+                    work,
+                    entry,
+                    0,
                 )
                 for k in range(values.shape[0]):
                     values[k, i, j] = entry[k, 0, 0]
