@@ -7,10 +7,12 @@ then overwritten with ``k(x, x)`` computed exactly (angle 0, distance 0).
 """
 
 import contextlib
+import functools
 
 import numba
 import numpy as np
-from threadpoolctl import threadpool_limits
+import scipy.linalg.cython_blas  # noqa: F401  (the BLAS that compiled np.dot calls: load it now)
+from threadpoolctl import ThreadpoolController
 
 from . import _engine_core as core
 from . import config
@@ -149,11 +151,17 @@ def _run_tiles(kernel, spec, X, Z, rows, out, symmetric, progress):
     n_steps = config.PROGRESS_STEPS if progress else 1
     batches = np.array_split(tiles, min(n_steps, len(tiles)))
     # BLAS runs inside the parallel loop: one BLAS thread per worker, or the cores oversubscribe.
-    limit = threadpool_limits(1, user_api="blas") if workers > 1 else contextlib.nullcontext()
+    limit = _blas_controller().limit(limits=1, user_api="blas")
     with limit, _progress_bar(progress, len(tiles)) as bar:
         for batch in batches:
             fill(spec, X, Z, *rows, out, batch, tile, workers, symmetric)
             bar.update(len(batch))
+
+
+@functools.cache
+def _blas_controller():
+    """One scan of the loaded BLAS libraries (a scan per call costs milliseconds)."""
+    return ThreadpoolController()
 
 
 class _Silent:
