@@ -90,23 +90,35 @@ def cosine_tolerance(n_features, dtype):
 
 
 @scalar_jit
-def acos(c):
-    """``arccos(c)`` for ``c`` in [-1, 1], vectorisable.
-
-    For ``|c| <= 1/2``: ``pi/2 -+ asin(|c|)``; else ``asin(sqrt((1 - |c|)/2))`` doubled, where
-    ``1 - |c|`` is exact (Sterbenz), so angles near 0 and pi keep full relative accuracy.
-    """
+def _asin_parts(c):
+    """``(s, small)`` with ``s = asin(|c|)`` when ``small`` (``|c| <= 1/2``), else
+    ``s = asin(sqrt((1 - |c|)/2))``, where ``1 - |c|`` is exact (Sterbenz): angles near 0 and
+    pi keep full relative accuracy. Branch-free, so loops calling it vectorise."""
     one = type(c)(1)
     half = type(c)(0.5)
-    a = abs(c)
+    a = min(abs(c), one)
     small = a <= half
     x = a if small else math.sqrt((one - a) * half)
     z = x * x
-    s = x + x * z * asin_remainder(z)
+    return x + x * z * asin_remainder(z), small
+
+
+@scalar_jit
+def acos(c):
+    """``arccos(c)`` for ``c`` in [-1, 1]: ``pi/2 -+ asin(|c|)``, or ``2 asin(sqrt((1-|c|)/2))``."""
+    s, small = _asin_parts(c)
     half_pi = type(c)(math.pi / 2)
     if small:
         return half_pi - s if c >= 0 else half_pi + s
     return s + s if c >= 0 else type(c)(math.pi) - (s + s)
+
+
+@scalar_jit
+def asin(c):
+    """``arcsin(c)`` for ``c`` in [-1, 1], with full relative accuracy near 0."""
+    s, small = _asin_parts(c)
+    magnitude = s if small else type(c)(math.pi / 2) - (s + s)
+    return magnitude if c >= 0 else -magnitude
 
 
 @scalar_jit

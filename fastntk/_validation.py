@@ -33,6 +33,8 @@ def check_matrix(array, name):
 
 def resolve_dtype(dtype, out=None):
     """The computation dtype: ``dtype`` if given, else ``out``'s, else float64."""
+    if out is not None and not isinstance(out, np.ndarray):
+        raise TypeError(f"out must be a numpy array, got {type(out).__name__}")
     if dtype is None:
         dtype = out.dtype if out is not None else np.float64
     try:
@@ -46,7 +48,8 @@ def resolve_dtype(dtype, out=None):
 
 def as_compute_array(array, dtype, name):
     """``array`` converted to ``dtype``, C-contiguous; values too large for float32 are an error."""
-    converted = np.ascontiguousarray(array, dtype=dtype)
+    with np.errstate(over="ignore"):
+        converted = np.ascontiguousarray(array, dtype=dtype)
     if not np.isfinite(converted).all():
         raise ValueError(f"{name} has values too large for {dtype}")
     return converted

@@ -236,7 +236,7 @@ def _arc_cosine_tile(spec, dots, rows_x, rows_z, i0, j0, out):
         norm_x = rows_x[0, i0 + i]
         inverse_norm_x = rows_x[1, i0 + i]
         for j in range(dots.shape[1]):
-            c = snap_cosine(dots_row[j] * inverse_norm_x * inverse_norms_z[j], spec.snap)
+            c = snap_cosine(dots_row[j] * (inverse_norm_x * inverse_norms_z[j]), spec.snap)
             out_row[j] = arc_cosine_value(spec.order, c, norm_x * norms_z[j])
 
 
@@ -245,11 +245,10 @@ def _arc_cosine_tile(spec, dots, rows_x, rows_z, i0, j0, out):
 def _arc_cosine_refine(spec, X, Z, dots, rows_x, rows_z, exact_rows_x, exact_rows_z, i0, j0, values):
     for i in range(dots.shape[0]):
         for j in range(dots.shape[1]):
-            c = dots[i, j] * rows_x[1, i0 + i] * rows_z[1, j0 + j]
+            c = dots[i, j] * (rows_x[1, i0 + i] * rows_z[1, j0 + j])
             if near_parallel(c):
-                exact_cosine = (
-                    exact_dot(X, Z, i0 + i, j0 + j) * exact_rows_x[1, i0 + i] * exact_rows_z[1, j0 + j]
-                )
+                inverse_norms = exact_rows_x[1, i0 + i] * exact_rows_z[1, j0 + j]
+                exact_cosine = exact_dot(X, Z, i0 + i, j0 + j) * inverse_norms
                 c = snap_cosine(exact_cosine, spec.exact_snap)
                 norm_product = exact_rows_x[0, i0 + i] * exact_rows_z[0, j0 + j]
                 values[0, i, j] = arc_cosine_value(spec.order, c, norm_product)

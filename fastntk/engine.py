@@ -48,20 +48,23 @@ def gram_many(kernels, X, Z=None, *, dtype=None, out=None, progress=False):
     ``activation``, ``w_std`` and ``b_std`` come from one run of the layer recursion, so a depth
     sweep costs about as much as its deepest kernel.
     """
+    from .network import NetworkFamily  # network.py imports this module
+
     kernels = list(kernels)
     if not kernels:
         raise ValueError("kernels must name at least one kernel")
-    family = type(kernels[0])._family_of(kernels)
+    family = NetworkFamily(tuple(kernels))
     return _gram(family, X, Z, dtype=dtype, out=out, device="cpu", progress=progress, stacked=True)
 
 
 def diag(kernel, X, *, dtype=None):
     """``kernel(x, x)`` for every row ``x`` of ``X``: shape (n,)."""
+    _check_kernel(kernel)
     X = check_matrix(X, "X")
     dtype = resolve_dtype(dtype)
     X = np.ascontiguousarray(X, dtype=dtype)
     spec = kernel._spec(X.shape[1], dtype)
-    return _finite_diagonal(kernel, spec, core.row_info(spec, X), dtype)[0]
+    return _finite_diagonal(kernel, spec, _row_info(spec, X), dtype)[0]
 
 
 def _check_device(device):
@@ -96,7 +99,13 @@ def _prepare_out(out, shape, dtype, stacked):
     raise ValueError("out must be C-contiguous (or F-contiguous when 2-D)")
 
 
+def _check_kernel(kernel):
+    if not (hasattr(kernel, "_spec") and hasattr(kernel, "_n_outputs")):
+        raise TypeError(f"kernel must be a fastntk kernel (e.g. fastntk.NTK(...)), got {kernel!r}")
+
+
 def _gram(kernel, X, Z, *, dtype, out, device, progress, stacked=False):
+    _check_kernel(kernel)
     _check_device(device)
     X, Z, dtype, symmetric = check_gram_inputs(X, Z, dtype, out)
     spec = kernel._spec(X.shape[1], dtype)
@@ -104,16 +113,16 @@ def _gram(kernel, X, Z, *, dtype, out, device, progress, stacked=False):
     result, target, swapped = _prepare_out(out, shape, dtype, stacked)
     if swapped:
         X, Z = Z, X
-    rows_x = core.row_info(spec, X)
+    rows_x = _row_info(spec, X)
     diagonal_x = _finite_diagonal(kernel, spec, rows_x, dtype)
     if symmetric:
         rows_z = rows_x
     else:
-        rows_z = core.row_info(spec, Z)
+        rows_z = _row_info(spec, Z)
         _finite_diagonal(kernel, spec, rows_z, dtype)
     if dtype == np.float32:
-        exact_rows_x = core.row_info(spec, X.astype(np.float64))
-        exact_rows_z = exact_rows_x if symmetric else core.row_info(spec, Z.astype(np.float64))
+        exact_rows_x = _row_info(spec, X.astype(np.float64))
+        exact_rows_z = exact_rows_x if symmetric else _row_info(spec, Z.astype(np.float64))
     else:
         exact_rows_x = exact_rows_z = np.empty((0, 0), dtype=np.float64)
     rows = (rows_x, rows_z, exact_rows_x, exact_rows_z)
@@ -123,9 +132,15 @@ def _gram(kernel, X, Z, *, dtype, out, device, progress, stacked=False):
     return result
 
 
+def _row_info(spec, X):
+    with np.errstate(over="ignore", invalid="ignore"):  # pure-Python mode: see _finite_diagonal
+        return core.row_info(spec, X)
+
+
 def _finite_diagonal(kernel, spec, rows, dtype):
     """``k(x, x)``, checked finite: every |k(x, z)| <= sqrt(k(x, x) k(z, z)) is then finite."""
-    values = core.diagonal(spec, rows)
+    with np.errstate(over="ignore", invalid="ignore"):  # pure-Python mode: checked just below
+        values = core.diagonal(spec, rows)
     if not np.isfinite(values).all():
         remedy = "float64, " if dtype == np.float32 else ""
         raise ValueError(

@@ -204,7 +204,7 @@ def _layer_step(spec, layer, sigma, rows_x, rows_z, i, j0, diagonal, snap, next_
     rsx = rows_x[base + 2, i]
     qx = rows_x[base + 3, i]
     for j in range(sigma.shape[0]):
-        c = snap_cosine(sigma[j] * rsx * rsz[j], snap)
+        c = snap_cosine(sigma[j] * (rsx * rsz[j]), snap)  # symmetric in x and z
         _dual_into(spec, j, sigma[j], sx, sz[j], qx, qz[j], c, next_sigma, derivative)
 
 
@@ -317,7 +317,7 @@ def _network_refine(spec, X, Z, dots, rows_x, rows_z, exact_rows_x, exact_rows_z
     for i in range(dots.shape[0]):
         for j in range(dots.shape[1]):
             sigma_1 = spec.w_var * dots[i, j] * spec.inverse_d + spec.b_var
-            if near_parallel(sigma_1 * rows_x[2, i0 + i] * rows_z[2, j0 + j]):
+            if near_parallel(sigma_1 * (rows_x[2, i0 + i] * rows_z[2, j0 + j])):
                 dot = exact_dot(X, Z, i0 + i, j0 + j)
                 sigma[0] = np.float64(spec.w_var) * dot * spec.inverse_d + spec.b_var
                 _recursion(
