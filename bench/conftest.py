@@ -7,6 +7,10 @@ ratios are also stored in the saved JSON (``extra_info["ratio_to_<reference>"]``
 import pytest
 
 
+def _reference_name(extra_info):
+    return extra_info["role"].split(":", 1)[1].strip()
+
+
 def pytest_benchmark_update_json(config, benchmarks, output_json):
     groups = {}
     for bench in output_json["benchmarks"]:
@@ -15,7 +19,7 @@ def pytest_benchmark_update_json(config, benchmarks, output_json):
         references = [b for b in members if b["extra_info"].get("role", "").startswith("reference")]
         for bench in members:
             for reference in references:
-                name = reference["extra_info"]["role"].split(":", 1)[1].strip()
+                name = _reference_name(reference["extra_info"])
                 ratio = bench["stats"]["min"] / reference["stats"]["min"]
                 bench["extra_info"][f"ratio_to_{name}"] = round(ratio, 4)
 
@@ -35,7 +39,7 @@ def pytest_terminal_summary(terminalreporter, config):
             if not bench.extra_info.get("role", "").startswith("subject"):
                 continue
             parts = [
-                f"{r.extra_info['role'].split(':', 1)[1].strip()} {bench.stats.min / r.stats.min:.3f}"
+                f"{_reference_name(r.extra_info)} {bench.stats.min / r.stats.min:.3f}"
                 for r in references
             ]
             terminalreporter.write_line(f"{group} | {bench.name}: " + ", ".join(parts))

@@ -35,7 +35,9 @@ def test_peak_memory_of_gram(benchmark, dtype):
     def run():
         done = subprocess.run(
             [sys.executable, "-c", CHILD, str(n), str(d), dtype],
-            capture_output=True, text=True, check=True,
+            capture_output=True,
+            text=True,
+            check=True,
         )
         return json.loads(done.stdout.strip().splitlines()[-1])
 

@@ -22,10 +22,12 @@ def check_matrix(array, name):
     if array.ndim != 2:
         raise ValueError(
             f"{name} must be 2-D (n_samples, n_features), got shape {array.shape}; "
-            "reshape a single sample with x.reshape(1, -1) or a single feature with x.reshape(-1, 1)"
+            "reshape one sample with x.reshape(1, -1) or one feature with x.reshape(-1, 1)"
         )
     if array.shape[0] == 0 or array.shape[1] == 0:
-        raise ValueError(f"{name} must have at least one row and one column, got shape {array.shape}")
+        raise ValueError(
+            f"{name} must have at least one row and one column, got shape {array.shape}"
+        )
     if np.issubdtype(array.dtype, np.floating) and not np.isfinite(array).all():
         raise ValueError(f"{name} contains NaN or infinity")
     return array

@@ -24,7 +24,6 @@ StepSpec = namedtuple("StepSpec", ["scale"])
 QuadratureSpec = namedtuple("QuadratureSpec", ["function", "derivative", "nodes", "weights"])
 
 
-
 class Activation:
     """Base class of activations; ``has_derivative`` says whether the NTK is defined."""
 
@@ -145,7 +144,9 @@ class Custom(Activation):
             value = getattr(self, name)
             compiled = hasattr(value, "py_func") or numba.config.DISABLE_JIT
             if value is not None and not (callable(value) and compiled):
-                raise TypeError(f"Custom activation {name} must be a numba.njit function, got {value!r}")
+                raise TypeError(
+                    f"Custom activation {name} must be a numba.njit function, got {value!r}"
+                )
         if self.function is None:
             raise TypeError("Custom activation needs a function")
         object.__setattr__(self, "degree", check_int(self.degree, "degree", 2, 400))

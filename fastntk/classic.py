@@ -46,7 +46,7 @@ class Linear(Kernel):
 
 @dataclass(frozen=True)
 class Polynomial(Kernel):
-    """Polynomial kernel ``k(x, z) = (gamma x . z + coef0) ** degree``; ``gamma`` defaults to 1/d."""
+    """Polynomial kernel ``k(x, z) = (gamma x . z + coef0) ** degree``, ``gamma`` 1/d by default."""
 
     degree: int = 3
     gamma: float = None
@@ -78,7 +78,7 @@ class Gaussian(Kernel):
 
 @dataclass(frozen=True)
 class Laplacian(Kernel):
-    """Laplacian kernel ``k(x, z) = exp(-|x - z|_1 / lengthscale)`` (L1 distance, as scikit-learn)."""
+    """Laplacian kernel ``k(x, z) = exp(-|x - z|_1 / lengthscale)`` (L1, as scikit-learn's)."""
 
     lengthscale: float = 1.0
 
@@ -183,7 +183,9 @@ def arc_cosine_value(order, c, norm_product):
     sine = sin_of_acos(c)
     j1 = norm_product * (sine + remaining * c)
     three_sine_c = type(c)(3) * sine * c
-    j2 = norm_product * norm_product * (three_sine_c + remaining * (type(c)(1) + type(c)(2) * c * c))
+    j2 = (
+        norm_product * norm_product * (three_sine_c + remaining * (type(c)(1) + type(c)(2) * c * c))
+    )
     value = remaining if order == 0 else (j1 if order == 1 else j2)
     return value * type(c)(1 / math.pi)
 
@@ -242,7 +244,9 @@ def _arc_cosine_tile(spec, dots, rows_x, rows_z, i0, j0, out):
 
 @core.register_refine_tile(ArcCosineSpec)
 @jit
-def _arc_cosine_refine(spec, X, Z, dots, rows_x, rows_z, exact_rows_x, exact_rows_z, i0, j0, values):
+def _arc_cosine_refine(
+    spec, X, Z, dots, rows_x, rows_z, exact_rows_x, exact_rows_z, i0, j0, values
+):
     for i in range(dots.shape[0]):
         for j in range(dots.shape[1]):
             c = dots[i, j] * (rows_x[1, i0 + i] * rows_z[1, j0 + j])

@@ -80,7 +80,9 @@ def _prepare_out(out, shape, dtype, stacked):
     """
     expected = shape if stacked else shape[1:]
     if out is None:
-        check_fits_in_memory(int(np.prod(shape)) * dtype.itemsize, f"a Gram matrix of shape {expected}")
+        check_fits_in_memory(
+            int(np.prod(shape)) * dtype.itemsize, f"a Gram matrix of shape {expected}"
+        )
         target = np.empty(shape, dtype=dtype)
         return (target if stacked else target[0]), target, False
     if not isinstance(out, np.ndarray):

@@ -21,10 +21,10 @@ import numpy as np
 
 from . import _engine_core as core
 from ._base import Kernel
+from ._dispatch import spec_dispatch
 from ._jit import jit, scalar_jit
 from ._math import cosine_tolerance, exact_dot, near_parallel, rsqrt_or_zero, snap_cosine
 from ._validation import check_int, check_positive
-from ._dispatch import spec_dispatch
 from .activations import DUALS, Activation, as_activation
 
 _NETWORK_FIELDS = (
@@ -156,8 +156,8 @@ class NetworkFamily:
 def _network_spec(activation, w_std, b_std, kernels, n_features, dtype):
     frozen = [kernel._frozen_layers for kernel in kernels]
     depths = [kernel.depth for kernel in kernels]
-    slots = sorted({f for f, depth in zip(frozen, depths) if f < depth})
-    output_slot = [slots.index(f) if f < depth else -1 for f, depth in zip(frozen, depths)]
+    slots = sorted({f for f, depth in zip(frozen, depths, strict=True) if f < depth})
+    output_slot = [slots.index(f) if f < depth else -1 for f, depth in zip(frozen, depths, strict=True)]
     activation_spec = activation._spec(dtype)
     return _SPEC_CLASSES[type(activation_spec)](
         np.int64(max(depths)),
@@ -281,7 +281,9 @@ def _diagonal_rows(spec, sigma_1):
             rows[base + 2, i] = rsqrt_or_zero(sigma[i])
             rows[base + 3, i] = one / np.sqrt(one + (sigma[i] + sigma[i]))
         if layer < spec.depth:
-            _layer_step(spec, layer, sigma, rows, rows, 0, 0, True, spec.snap, next_sigma, derivative)
+            _layer_step(
+                spec, layer, sigma, rows, rows, 0, 0, True, spec.snap, next_sigma, derivative
+            )
             sigma[:] = next_sigma
     return rows
 
@@ -294,8 +296,6 @@ def _network_diagonal(spec, rows):
     work = _workspace(spec, n, rows.dtype)
     _recursion(spec, sigma, rows, rows, 0, 0, True, spec.snap, work, out, 0)
     return out[:, 0, :]
-
-
 
 
 @jit

@@ -27,8 +27,10 @@ def remainder(z):
 
 def fit(degree):
     """Monomial coefficients (lowest first) of the Chebyshev interpolant of R of this degree."""
-    nodes = [Z_MAX / 2 * (1 + mpmath.cos(mpmath.pi * (k + mpmath.mpf(1) / 2) / (degree + 1)))
-             for k in range(degree + 1)]
+    nodes = [
+        Z_MAX / 2 * (1 + mpmath.cos(mpmath.pi * (k + mpmath.mpf(1) / 2) / (degree + 1)))
+        for k in range(degree + 1)
+    ]
     values = [remainder(z) for z in nodes]
     matrix = mpmath.matrix([[z**p for p in range(degree + 1)] for z in nodes])
     return mpmath.lu_solve(matrix, mpmath.matrix(values))
@@ -52,8 +54,9 @@ def acos_from(coefficients, c, dtype):
 
 
 def worst_error(coefficients, dtype, samples=4001):
-    grid = np.concatenate([np.linspace(-1, 1, samples), 1 - np.logspace(-16, 0, 200),
-                           -1 + np.logspace(-16, 0, 200)])
+    grid = np.concatenate(
+        [np.linspace(-1, 1, samples), 1 - np.logspace(-16, 0, 200), -1 + np.logspace(-16, 0, 200)]
+    )
     worst = 0.0
     for c in grid:
         exact = mpmath.acos(mpmath.mpf(float(dtype(c))))
@@ -66,8 +69,10 @@ def main():
     parser.add_argument("--degree64", type=int, default=12)
     parser.add_argument("--degree32", type=int, default=4)
     args = parser.parse_args()
-    for name, degree, dtype in [("float64", args.degree64, np.float64),
-                                ("float32", args.degree32, np.float32)]:
+    for name, degree, dtype in [
+        ("float64", args.degree64, np.float64),
+        ("float32", args.degree32, np.float32),
+    ]:
         coefficients = [float(v) for v in fit(degree)]
         print(f"{name}: degree {degree}, max |acos error| = {worst_error(coefficients, dtype):.3g}")
         print("(" + ",\n ".join(repr(v) for v in coefficients) + ")")
