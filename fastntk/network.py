@@ -156,8 +156,9 @@ class NetworkFamily:
 def _network_spec(activation, w_std, b_std, kernels, n_features, dtype):
     frozen = [kernel._frozen_layers for kernel in kernels]
     depths = [kernel.depth for kernel in kernels]
-    slots = sorted({f for f, depth in zip(frozen, depths, strict=True) if f < depth})
-    output_slot = [slots.index(f) if f < depth else -1 for f, depth in zip(frozen, depths, strict=True)]
+    pairs = list(zip(frozen, depths, strict=True))
+    slots = sorted({f for f, depth in pairs if f < depth})
+    output_slot = [slots.index(f) if f < depth else -1 for f, depth in pairs]
     activation_spec = activation._spec(dtype)
     return _SPEC_CLASSES[type(activation_spec)](
         np.int64(max(depths)),
