@@ -5,10 +5,10 @@ Each kernel family registers, for its spec class,
   diagonal of every layer of a network), stored transposed so tile loops read them contiguously;
 - ``tile_products(spec, X, Z, rows_z, i0, i1, j0, j1, dots)``: inner products (BLAS) or
   distances of the tile ``X[i0:i1]`` x ``Z[j0:j1]``;
-- ``map_tile(spec, dots, rows_x, rows_z, i0, j0, values)``: the scalar map of the tile whose
-  corner is ``(i0, j0)``, written into the contiguous ``values`` of shape
-  ``(n_outputs, ti, tj)`` while ``dots`` is still in cache;
-- ``refine_tile(spec, X, Z, dots, rows_x, rows_z, exact_rows_x, exact_rows_z, i0, j0, values)``
+- ``map_tile(spec, dots, rows_x, rows_z, i0, j0, out)``: the scalar map of the tile whose
+  corner is ``(i0, j0)``, written into ``out[:, i0:i0 + ti, j0:j0 + tj]`` while ``dots`` is
+  still in cache;
+- ``refine_tile(spec, X, Z, dots, rows_x, rows_z, exact_rows_x, exact_rows_z, i0, j0, out)``
   (float32 only, angle-based kernels): recompute in float64 the entries whose cosine is too
   close to +-1 for float32 (``arccos(1 - e) ~ sqrt(2 e)`` turns rounding of 6e-8 into errors of
   3e-4); ``exact_rows_*`` are the float64 row quantities;
@@ -38,7 +38,7 @@ def dot_products(spec, X, Z, rows_z, i0, i1, j0, j1, dots):
 
 
 @jit
-def nothing_to_refine(spec, X, Z, dots, rows_x, rows_z, exact_rows_x, exact_rows_z, i0, j0, values):
+def nothing_to_refine(spec, X, Z, dots, rows_x, rows_z, exact_rows_x, exact_rows_z, i0, j0, out):
     """The ``refine_tile`` of kernels whose float32 values need no float64 help."""
 
 
@@ -48,26 +48,21 @@ _BLOCK = 16
 
 
 @jit
-def _store_tile(out, values, i0, j0, symmetric):
-    """Copy a tile's values into ``out``; when ``symmetric``, also onto the mirrored tile.
-    A tile on the diagonal takes its lower triangle from its upper one (BLAS may round
-    ``x_i . x_j`` and ``x_j . x_i`` differently: K must be exactly symmetric)."""
-    ti = values.shape[1]
-    tj = values.shape[2]
+def _mirror_tile(out, i0, i1, j0, j1):
+    """Copy tile ``(i, j)`` of ``out`` onto tile ``(j, i)``, in square blocks so that reads and
+    writes both stay within a few cache lines per row. A tile on the diagonal copies its upper
+    triangle onto its lower one (BLAS may round ``x_i . x_j`` and ``x_j . x_i`` differently:
+    K must be exactly symmetric)."""
     for k in range(out.shape[0]):
-        for i in range(ti):
-            for j in range(tj):
-                out[k, i0 + i, j0 + j] = values[k, i, j]
-        if not symmetric:
-            continue
-        for jb in range(0, tj, _BLOCK):
-            for ib in range(0, ti, _BLOCK):
-                for j in range(jb, min(jb + _BLOCK, tj)):
-                    i_end = min(ib + _BLOCK, ti)
+        for jb in range(j0, j1, _BLOCK):
+            for ib in range(i0, i1, _BLOCK):
+                for j in range(jb, min(jb + _BLOCK, j1)):
+                    i_end = min(ib + _BLOCK, i1)
                     if i0 == j0:
                         i_end = min(i_end, j)
+                    target = out[k, j]
                     for i in range(ib, i_end):
-                        out[k, j0 + j, i0 + i] = values[k, i, j]
+                        target[i] = out[k, i, j]
 
 
 def _fill_tiles(
@@ -75,25 +70,22 @@ def _fill_tiles(
 ):
     n = X.shape[0]
     m = Z.shape[0]
-    n_outputs = out.shape[0]
     for worker in prange(workers):
         dots_buffer = np.empty(tile * tile, dtype=out.dtype)
-        values_buffer = np.empty(n_outputs * tile * tile, dtype=out.dtype)
         for t in range(worker, tiles.shape[0], workers):
             i0 = tiles[t, 0]
             j0 = tiles[t, 1]
             i1 = min(i0 + tile, n)
             j1 = min(j0 + tile, m)
-            size = (i1 - i0) * (j1 - j0)
-            dots = dots_buffer[:size].reshape((i1 - i0, j1 - j0))
-            values = values_buffer[: n_outputs * size].reshape((n_outputs, i1 - i0, j1 - j0))
+            dots = dots_buffer[: (i1 - i0) * (j1 - j0)].reshape((i1 - i0, j1 - j0))
             tile_products(spec, X, Z, rows_z, i0, i1, j0, j1, dots)
-            map_tile(spec, dots, rows_x, rows_z, i0, j0, values)
+            map_tile(spec, dots, rows_x, rows_z, i0, j0, out)
             if exact_rows_x.shape[1] > 0:
                 refine_tile(
-                    spec, X, Z, dots, rows_x, rows_z, exact_rows_x, exact_rows_z, i0, j0, values
+                    spec, X, Z, dots, rows_x, rows_z, exact_rows_x, exact_rows_z, i0, j0, out
                 )
-            _store_tile(out, values, i0, j0, symmetric)
+            if symmetric:
+                _mirror_tile(out, i0, i1, j0, j1)
 
 
 #: The tile loop, cached; ``fill_tiles_uncached`` serves specs that hold a user's function.

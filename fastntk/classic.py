@@ -198,7 +198,7 @@ def arc_cosine_value(order, c, norm_product):
 def _linear_tile(spec, dots, rows_x, rows_z, i0, j0, out):
     for i in range(dots.shape[0]):
         dots_row = dots[i]
-        out_row = out[0, i]
+        out_row = out[0, i0 + i, j0 : j0 + dots.shape[1]]
         for j in range(dots.shape[1]):
             out_row[j] = dots_row[j] + spec.c
 
@@ -208,7 +208,7 @@ def _linear_tile(spec, dots, rows_x, rows_z, i0, j0, out):
 def _polynomial_tile(spec, dots, rows_x, rows_z, i0, j0, out):
     for i in range(dots.shape[0]):
         dots_row = dots[i]
-        out_row = out[0, i]
+        out_row = out[0, i0 + i, j0 : j0 + dots.shape[1]]
         for j in range(dots.shape[1]):
             out_row[j] = polynomial_value(dots_row[j], spec.degree, spec.gamma, spec.coef0)
 
@@ -219,7 +219,7 @@ def _gaussian_tile(spec, dots, rows_x, rows_z, i0, j0, out):
     squared_norms_z = rows_z[0, j0 : j0 + dots.shape[1]]
     for i in range(dots.shape[0]):
         dots_row = dots[i]
-        out_row = out[0, i]
+        out_row = out[0, i0 + i, j0 : j0 + dots.shape[1]]
         squared_norm_x = rows_x[0, i0 + i]
         for j in range(dots.shape[1]):
             out_row[j] = gaussian_value(
@@ -234,7 +234,7 @@ def _arc_cosine_tile(spec, dots, rows_x, rows_z, i0, j0, out):
     inverse_norms_z = rows_z[1, j0 : j0 + dots.shape[1]]
     for i in range(dots.shape[0]):
         dots_row = dots[i]
-        out_row = out[0, i]
+        out_row = out[0, i0 + i, j0 : j0 + dots.shape[1]]
         norm_x = rows_x[0, i0 + i]
         inverse_norm_x = rows_x[1, i0 + i]
         for j in range(dots.shape[1]):
@@ -244,9 +244,7 @@ def _arc_cosine_tile(spec, dots, rows_x, rows_z, i0, j0, out):
 
 @core.register_refine_tile(ArcCosineSpec)
 @jit
-def _arc_cosine_refine(
-    spec, X, Z, dots, rows_x, rows_z, exact_rows_x, exact_rows_z, i0, j0, values
-):
+def _arc_cosine_refine(spec, X, Z, dots, rows_x, rows_z, exact_rows_x, exact_rows_z, i0, j0, out):
     for i in range(dots.shape[0]):
         for j in range(dots.shape[1]):
             c = dots[i, j] * (rows_x[1, i0 + i] * rows_z[1, j0 + j])
@@ -255,7 +253,7 @@ def _arc_cosine_refine(
                 exact_cosine = exact_dot(X, Z, i0 + i, j0 + j) * inverse_norms
                 c = snap_cosine(exact_cosine, spec.exact_snap)
                 norm_product = exact_rows_x[0, i0 + i] * exact_rows_z[0, j0 + j]
-                values[0, i, j] = arc_cosine_value(spec.order, c, norm_product)
+                out[0, i0 + i, j0 + j] = arc_cosine_value(spec.order, c, norm_product)
 
 
 @core.register_tile_products(LaplacianSpec)
@@ -276,7 +274,7 @@ def _l1_distances(spec, X, Z, rows_z, i0, i1, j0, j1, distances):
 def _laplacian_tile(spec, distances, rows_x, rows_z, i0, j0, out):
     for i in range(distances.shape[0]):
         distances_row = distances[i]
-        out_row = out[0, i]
+        out_row = out[0, i0 + i, j0 : j0 + distances.shape[1]]
         for j in range(distances.shape[1]):
             out_row[j] = math.exp(-distances_row[j] * spec.inverse_lengthscale)
 

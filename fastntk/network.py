@@ -217,9 +217,9 @@ def _copy(source, target):
 
 
 @jit
-def _recursion(spec, sigma, rows_x, rows_z, i, j0, diagonal, snap, work, out, out_row):
+def _recursion(spec, sigma, rows_x, rows_z, i, j0, diagonal, snap, work, out, out_row, out_column):
     """Run the layers for the entries ``(i, j0 + j)`` whose ``Sigma_1`` is in ``sigma``
-    (overwritten); write output k into ``out[k, out_row]``."""
+    (overwritten); write output k into ``out[k, out_row, out_column:]``."""
     next_sigma, derivative, thetas = work
     for s in range(spec.slot_frozen.shape[0]):
         if spec.slot_frozen[s] == 0:
@@ -240,7 +240,8 @@ def _recursion(spec, sigma, rows_x, rows_z, i, j0, diagonal, snap, work, out, ou
         for k in range(spec.output_depth.shape[0]):
             if spec.output_depth[k] == layer:
                 slot = spec.output_slot[k]
-                _copy(sigma if slot < 0 else thetas[slot], out[k, out_row])
+                row = out[k, out_row, out_column : out_column + sigma.shape[0]]
+                _copy(sigma if slot < 0 else thetas[slot], row)
 
 
 @jit
@@ -295,7 +296,7 @@ def _network_diagonal(spec, rows):
     sigma = rows[0].copy()
     out = np.empty((spec.output_depth.shape[0], 1, n), dtype=rows.dtype)
     work = _workspace(spec, n, rows.dtype)
-    _recursion(spec, sigma, rows, rows, 0, 0, True, spec.snap, work, out, 0)
+    _recursion(spec, sigma, rows, rows, 0, 0, True, spec.snap, work, out, 0, 0)
     return out[:, 0, :]
 
 
@@ -307,14 +308,14 @@ def _network_tile(spec, dots, rows_x, rows_z, i0, j0, out):
         dots_row = dots[i]
         for j in range(dots.shape[1]):
             sigma[j] = spec.w_var * dots_row[j] * spec.inverse_d + spec.b_var
-        _recursion(spec, sigma, rows_x, rows_z, i0 + i, j0, False, spec.snap, work, out, i)
+        _recursion(spec, sigma, rows_x, rows_z, i0 + i, j0, False, spec.snap, work, out, i0 + i, j0)
 
 
 @jit
-def _network_refine(spec, X, Z, dots, rows_x, rows_z, exact_rows_x, exact_rows_z, i0, j0, values):
+def _network_refine(spec, X, Z, dots, rows_x, rows_z, exact_rows_x, exact_rows_z, i0, j0, out):
     sigma = np.empty(1)
     work = _workspace(spec, 1, np.float64)
-    entry = np.empty((values.shape[0], 1, 1))
+    entry = np.empty((out.shape[0], 1, 1))
     for i in range(dots.shape[0]):
         for j in range(dots.shape[1]):
             sigma_1 = spec.w_var * dots[i, j] * spec.inverse_d + spec.b_var
@@ -333,9 +334,10 @@ def _network_refine(spec, X, Z, dots, rows_x, rows_z, exact_rows_x, exact_rows_z
                     work,
                     entry,
                     0,
+                    0,
                 )
-                for k in range(values.shape[0]):
-                    values[k, i, j] = entry[k, 0, 0]
+                for k in range(out.shape[0]):
+                    out[k, i0 + i, j0 + j] = entry[k, 0, 0]
 
 
 for _spec_class in _SPEC_CLASSES.values():
