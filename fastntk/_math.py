@@ -87,6 +87,8 @@ def snap_cosine(c, tolerance):
         return one
     if c < tolerance - one:
         return -one
+    if c != c:  # 0 * inf: both variances have underflowed; like a zero vector, orthogonal
+        return type(c)(0)
     return c
 
 

@@ -169,7 +169,9 @@ def _run_tiles(kernel, spec, X, Z, rows, out, symmetric, progress):
     batches = np.array_split(tiles, min(n_steps, len(tiles)))
     # BLAS runs inside the parallel loop: one BLAS thread per worker, or the cores oversubscribe.
     limit = _blas_controller().limit(limits=1, user_api="blas")
-    with limit, _progress_bar(progress, len(tiles)) as bar:
+    # Pure-Python mode only: variances near underflow overflow their inverse roots (handled).
+    quiet = np.errstate(over="ignore")
+    with limit, quiet, _progress_bar(progress, len(tiles)) as bar:
         for batch in batches:
             fill(spec, X, Z, *rows, out, batch, tile, workers, symmetric)
             bar.update(len(batch))

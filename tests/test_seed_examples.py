@@ -184,6 +184,9 @@ def test_theorem_1_one_hidden_layer_ntk_on_the_sphere(activation, d):
     if d > 1:  # an exactly repeated point and its antipode
         points = np.vstack([points, points[:1], -points[1:2]])
     rho = np.clip(points @ points.T, -1, 1)
+    if d > 1:  # the exact cosines of the repeated point and of its antipode
+        rho[0, -2] = rho[-2, 0] = 1.0
+        rho[1, -1] = rho[-1, 1] = -1.0
     dual, derivative = DUALS[activation]
     expected = dual(rho) + derivative(rho) * rho
     K = fk.NTK(depth=1, activation=activation, w_std=1.0, b_std=0.0)(math.sqrt(d) * points)
