@@ -16,7 +16,13 @@ from threadpoolctl import ThreadpoolController
 
 from . import _engine_core as core
 from . import config
-from ._validation import check_fits_in_memory, check_gram_inputs, check_matrix, resolve_dtype
+from ._validation import (
+    as_compute_array,
+    check_fits_in_memory,
+    check_gram_inputs,
+    check_matrix,
+    resolve_dtype,
+)
 
 
 def gram(kernel, X, Z=None, *, dtype=None, out=None, device="cpu", progress=False):
@@ -62,7 +68,7 @@ def diag(kernel, X, *, dtype=None):
     _check_kernel(kernel)
     X = check_matrix(X, "X")
     dtype = resolve_dtype(dtype)
-    X = np.ascontiguousarray(X, dtype=dtype)
+    X = as_compute_array(X, dtype, "X")
     spec = kernel._spec(X.shape[1], dtype)
     return _finite_diagonal(kernel, spec, _row_info(spec, X), dtype)[0]
 
@@ -85,8 +91,6 @@ def _prepare_out(out, shape, dtype, stacked):
         )
         target = np.empty(shape, dtype=dtype)
         return (target if stacked else target[0]), target, False
-    if not isinstance(out, np.ndarray):
-        raise TypeError(f"out must be a numpy array, got {type(out).__name__}")
     if out.dtype != dtype:
         raise TypeError(f"out has dtype {out.dtype} but the computation is in {dtype}")
     if out.shape != expected:
