@@ -3,9 +3,18 @@
 Importing fastntk never touches a CUDA driver.
 """
 
+from . import solvers
 from .activations import ABReLU, Abs, Custom, Erf, Identity, LeakyReLU, ReLU, Step
 from .classic import ArcCosine, Gaussian, Laplacian, Linear, Polynomial
 from .engine import diag, gram, gram_many
+from .estimators import (
+    GradientDescentRegressor,
+    KernelClassifier,
+    KernelClassifierCV,
+    KernelRegressor,
+    KernelRegressorCV,
+    NotFittedError,
+)
 from .network import NNGP, NTK
 
 __version__ = "0.1.0"
@@ -17,12 +26,18 @@ __all__ = [
     "Custom",
     "Erf",
     "Gaussian",
+    "GradientDescentRegressor",
     "Identity",
+    "KernelClassifier",
+    "KernelClassifierCV",
+    "KernelRegressor",
+    "KernelRegressorCV",
     "Laplacian",
     "LeakyReLU",
     "Linear",
     "NNGP",
     "NTK",
+    "NotFittedError",
     "Polynomial",
     "ReLU",
     "Step",
@@ -30,4 +45,5 @@ __all__ = [
     "diag",
     "gram",
     "gram_many",
+    "solvers",
 ]

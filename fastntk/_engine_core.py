@@ -94,6 +94,13 @@ fill_tiles_uncached = parallel_jit_uncached(_fill_tiles)
 
 
 @jit
+def mirror_upper_triangle(matrix):
+    """Copy the strict upper triangle of the C-ordered square ``matrix`` onto its lower one."""
+    n = matrix.shape[0]
+    _mirror_tile(matrix.reshape((1, n, n)), 0, n, 0, n)
+
+
+@jit
 def set_diagonal(out, values):
     for k in range(out.shape[0]):
         for i in range(out.shape[1]):

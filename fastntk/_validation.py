@@ -4,29 +4,44 @@ import numbers
 import os
 
 import numpy as np
+import scipy.sparse
 
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 def check_matrix(array, name):
-    """Return ``array`` as a 2-D, non-empty, finite, real numeric ndarray (not yet converted)."""
+    """Return ``array`` as a 2-D, non-empty, finite, real numeric ndarray (not yet converted).
+
+    Object arrays are accepted when their elements convert to numbers. The messages contain
+    the phrases scikit-learn's estimator checks look for.
+    """
     if array is None:
         raise TypeError(f"{name} must be a 2-D array, got None")
+    if scipy.sparse.issparse(array):
+        raise TypeError(
+            f"{name} is a sparse matrix; sparse input is not supported, pass a dense array "
+            "(e.g. .toarray())"
+        )
     array = np.asarray(array)
-    if array.dtype == object or not (
-        np.issubdtype(array.dtype, np.number) or array.dtype == np.bool_
-    ):
-        raise TypeError(f"{name} must hold real numbers, got dtype {array.dtype}")
+    if array.dtype == object:
+        try:
+            array = array.astype(np.float64)
+        except (TypeError, ValueError) as error:
+            raise TypeError(f"{name} must hold real numbers, got dtype object: {error}") from error
     if np.issubdtype(array.dtype, np.complexfloating):
-        raise TypeError(f"{name} must be real, got complex dtype {array.dtype}")
+        raise ValueError(f"{name} must be real: Complex data not supported (dtype {array.dtype})")
+    if not (np.issubdtype(array.dtype, np.number) or array.dtype == np.bool_):
+        raise TypeError(f"{name} must hold real numbers, got dtype {array.dtype}")
     if array.ndim != 2:
         raise ValueError(
-            f"{name} must be 2-D (n_samples, n_features), got shape {array.shape}; "
-            "reshape one sample with x.reshape(1, -1) or one feature with x.reshape(-1, 1)"
+            f"{name} must be 2-D (n_samples, n_features), got shape {array.shape}. Reshape your "
+            "data: one sample with x.reshape(1, -1), one feature with x.reshape(-1, 1)"
         )
     if array.shape[0] == 0 or array.shape[1] == 0:
+        empty = "sample" if array.shape[0] == 0 else "feature"
         raise ValueError(
-            f"{name} must have at least one row and one column, got shape {array.shape}"
+            f"{name} must have at least one row and one column: found 0 {empty}(s) "
+            f"(shape={array.shape}) while a minimum of 1 is required."
         )
     if np.issubdtype(array.dtype, np.floating) and not np.isfinite(array).all():
         raise ValueError(f"{name} contains NaN or infinity")

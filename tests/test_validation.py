@@ -4,6 +4,7 @@ raised before any Gram matrix work: a given ``out`` is left untouched."""
 import numba
 import numpy as np
 import pytest
+import scipy.sparse
 
 import fastntk as fk
 
@@ -25,8 +26,9 @@ BAD_ARRAYS = [
     ("no columns", np.ones((4, 0)), ValueError, "at least one"),
     ("NaN", np.array([[1.0, np.nan, 0.0]]), ValueError, "NaN"),
     ("inf", np.array([[1.0, 0.0, -np.inf]]), ValueError, "inf"),
-    ("complex", np.ones((2, 3), dtype=complex), TypeError, "complex"),
-    ("object", np.ones((2, 3)).astype(object), TypeError, "object"),
+    ("complex", np.ones((2, 3), dtype=complex), ValueError, "Complex"),
+    ("object", np.array([[1.0, "a", None]], dtype=object), TypeError, "object"),
+    ("sparse", scipy.sparse.csr_matrix(np.ones((2, 3))), TypeError, "sparse"),
     ("strings", np.array([["a", "b", "c"]]), TypeError, "real numbers"),
     ("None", None, TypeError, "2-D array"),
 ]
