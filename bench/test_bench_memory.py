@@ -41,9 +41,9 @@ def test_peak_memory_of_gram(benchmark, dtype):
         )
         return json.loads(done.stdout.strip().splitlines()[-1])
 
+    benchmark.group = f"peak memory of gram(NTK(depth=3)), n={n}"
     result = benchmark.pedantic(run, rounds=1, iterations=1)
     ratio = result["peak_growth"] / result["output"]
-    benchmark.group = f"peak memory of gram(NTK(depth=3)), n={n}"
     benchmark.extra_info.update(
         role="subject", peak_over_output=round(ratio, 4), gram_seconds=result["seconds"]
     )

@@ -89,9 +89,9 @@ def test_fit_memory_and_time_against_its_parts(benchmark, what):
         )
         return json.loads(done.stdout.strip().splitlines()[-1])
 
+    benchmark.group = f"KernelRegressor(NTK(depth=3)).fit, n={n}, float64, fresh process"
     result = benchmark.pedantic(run, rounds=1, iterations=1)
     ratio = result["peak_growth"] / result["matrix"]
-    benchmark.group = f"KernelRegressor(NTK(depth=3)).fit, n={n}, float64, fresh process"
     benchmark.extra_info.update(
         role=SUBJECTS[what], peak_over_matrix=round(ratio, 4), seconds=result["seconds"]
     )
@@ -115,8 +115,8 @@ def regression_data():
 def test_path_of_20_alphas_with_leave_one_out(benchmark, regression_data):
     X, y = regression_data
     model = fk.KernelRegressorCV([fk.NTK(3)], ALPHAS, relative_alpha=False, threads=1)
-    benchmark.pedantic(model.fit, args=(X, y), rounds=3, iterations=1)
     benchmark.group = f"20 alphas, NTK(depth=3), n={PATH_N}"
+    benchmark.pedantic(model.fit, args=(X, y), rounds=3, iterations=1)
     benchmark.extra_info.update(role="subject")
 
 
@@ -127,7 +127,7 @@ def test_20_separate_cholesky_fits(benchmark, regression_data):
         for alpha in ALPHAS:
             fk.KernelRegressor(fk.NTK(3), alpha=alpha, threads=1).fit(X, y)
 
+    benchmark.group = f"20 alphas, NTK(depth=3), n={PATH_N}"
     with threadpool_limits(1, user_api="blas"):
         benchmark.pedantic(fits, rounds=3, iterations=1)
-    benchmark.group = f"20 alphas, NTK(depth=3), n={PATH_N}"
     benchmark.extra_info.update(role="reference: 20 Cholesky fits")

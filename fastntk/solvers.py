@@ -366,11 +366,19 @@ def _prepare(K, alpha, relative_alpha, overwrite_K):
     else:
         dtype = K_array.dtype if K_array.dtype in FLOAT_DTYPES else np.float64
         matrix = np.array(K_array, dtype=dtype, order="C", copy=True)
-    if not np.isfinite(matrix).all():
+    if not _all_finite(matrix):
         raise ValueError("K contains NaN or infinity")
     mean_diagonal = float(np.mean(np.diagonal(matrix)))
     noise = alpha * mean_diagonal if relative_alpha else alpha
     return matrix, noise
+
+
+def _all_finite(matrix, block=256):
+    """Whether every entry is finite, checked by blocks of rows (no ``n x n`` boolean mask)."""
+    return all(
+        np.isfinite(matrix[start : start + block]).all()
+        for start in range(0, matrix.shape[0], block)
+    )
 
 
 def _factorize(matrix, noise, method, threads):

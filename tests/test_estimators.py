@@ -362,3 +362,19 @@ def test_scikit_learn_estimator_checks(estimator):
         results = check_estimator(estimator, on_fail=None)
     failed = [(r["check_name"], repr(r["exception"])) for r in results if r["status"] == "failed"]
     assert failed == []
+
+
+def test_cv_computes_a_network_family_in_one_gram_pass(monkeypatch):
+    from fastntk import engine
+
+    calls = []
+    original = engine.gram_many
+
+    def counting(kernels, *args, **kwargs):
+        calls.append(list(kernels))
+        return original(kernels, *args, **kwargs)
+
+    monkeypatch.setattr(engine, "gram_many", counting)
+    family = [fk.NTK(depth, frozen=frozen) for depth in (1, 2, 3) for frozen in range(depth + 1)]
+    fk.KernelRegressorCV(family + [fk.Gaussian(1.0)], CV_ALPHAS).fit(X, Y)
+    assert calls == [family]
