@@ -12,7 +12,7 @@ import numpy as np
 from numba import types
 from numba.extending import overload, register_jitable
 
-from ._jit import jit, scalar_jit
+from ._jit import scalar_jit
 
 # asin(x) = x + x z R(z), z = x^2, 0 <= x <= 1/2: monomial coefficients of R, lowest first.
 _ASIN_REMAINDER_FLOAT64 = (
@@ -74,6 +74,19 @@ _estrin_5 = register_jitable(inline="always")(_estrin_5)
 
 
 @scalar_jit
+def at_most(a, b):
+    """``min(a, b)`` of two numbers that are not NaN. Numba's built-in ``min`` (an overload
+    taking ``*args``) does not compile for CUDA; this does, and vectorises the same way."""
+    return a if a < b else b
+
+
+@scalar_jit
+def at_least(a, b):
+    """``max(a, b)`` of two numbers that are not NaN (see ``at_most``)."""
+    return a if a > b else b
+
+
+@scalar_jit
 def snap_cosine(c, tolerance):
     """A computed cosine ``c`` clipped into [-1, 1], and set to exactly +-1 when it is within
     ``tolerance`` (its rounding-error bound) of +-1.
@@ -104,7 +117,7 @@ def _asin_parts(c):
     pi keep full relative accuracy. Branch-free, so loops calling it vectorise."""
     one = type(c)(1)
     half = type(c)(0.5)
-    a = min(abs(c), one)
+    a = at_most(abs(c), one)
     small = a <= half
     x = a if small else math.sqrt((one - a) * half)
     z = x * x
@@ -133,7 +146,7 @@ def asin(c):
 def sin_of_acos(c):
     """``sin(arccos c) = sqrt((1 - |c|)(1 + |c|))``, accurate where ``c`` is near +-1."""
     one = type(c)(1)
-    a = min(abs(c), one)
+    a = at_most(abs(c), one)
     return math.sqrt((one - a) * (one + a))
 
 
@@ -153,9 +166,10 @@ def near_parallel(c):
     return abs(c) > 1 - NEAR_PARALLEL
 
 
-@jit
+@register_jitable
 def exact_dot(X, Z, i, j):
-    """``X[i] . Z[j]`` accumulated in float64."""
+    """``X[i] . Z[j]`` accumulated in float64. Generic (not a CPU dispatcher): CUDA kernels, and
+    the CUDA simulator's device arrays, call it too."""
     total = 0.0
     for k in range(X.shape[1]):
         total += np.float64(X[i, k]) * np.float64(Z[j, k])

@@ -15,7 +15,7 @@ import numba
 import numpy as np
 
 from ._jit import jit
-from ._math import acos, asin, sin_of_acos
+from ._math import acos, asin, at_least, at_most, sin_of_acos
 from ._validation import check_int, check_real
 
 ABReLUSpec = namedtuple("ABReLUSpec", ["a", "b"])
@@ -204,7 +204,7 @@ def erf_dual(spec, sxz, sx, sz, qx, qz, c):
     one = type(c)(1)
     pi = type(c)(math.pi)
     two = type(c)(2)
-    r = max(-one, min(one, two * sxz * (qx * qz)))
+    r = at_least(-one, at_most(one, two * sxz * (qx * qz)))
     nngp = two / pi * asin(r)
     # (1 + 2 sxx)(1 + 2 szz) - 4 sxz^2, written so that it is >= 1 after rounding.
     sines = sx * sz * sin_of_acos(c)

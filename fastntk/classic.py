@@ -15,6 +15,7 @@ from ._base import Kernel
 from ._jit import jit, scalar_jit
 from ._math import (
     acos,
+    at_least,
     cosine_tolerance,
     exact_dot,
     near_parallel,
@@ -168,7 +169,7 @@ def polynomial_value(dot, degree, gamma, coef0):
 
 @scalar_jit
 def gaussian_value(dot, squared_norm_x, squared_norm_z, inverse_two_variance):
-    squared_distance = max(squared_norm_x + squared_norm_z - (dot + dot), type(dot)(0))
+    squared_distance = at_least(squared_norm_x + squared_norm_z - (dot + dot), type(dot)(0))
     return math.exp(-squared_distance * inverse_two_variance)
 
 

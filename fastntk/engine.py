@@ -36,8 +36,19 @@ def gram(kernel, X, Z=None, *, dtype=None, out=None, device="cpu", progress=Fals
     Z : array_like, shape (m, d), optional. ``None`` (or ``X`` itself) computes the symmetric
         ``K(X, X)``, only its upper triangle of tiles, and its diagonal exactly.
     dtype : float64 (default, or ``out``'s dtype) or float32.
-    out : ndarray of shape (n, m), C or F order, or a ``numpy.memmap``, filled in place.
-    device : "cpu" (the only device in this version).
+    out : ndarray of shape (n, m), C or F order, or a ``numpy.memmap``, filled in place. With
+        ``device="cuda"`` it may also be a C-contiguous GPU array (anything with
+        ``__cuda_array_interface__``: ``numba.cuda.device_array``, ``cupy.empty``, ...): the
+        result is then written there and stays on the GPU, e.g. for a GPU solver.
+    device : "cpu" (default), "cuda" or "auto" (CUDA when ``numba.cuda.is_available()``, else
+        the CPU). On "cuda" the inner products and the kernel's scalar map run in one tiled
+        CUDA kernel (see ``fastntk._cuda``); a host result is computed in row blocks sized to
+        half the GPU's free memory, each copied back to ``out`` (or a new array) when done, so
+        Gram matrices larger than the GPU's memory stream to host memory. Needs an NVIDIA GPU
+        and driver, and ``numba.cuda`` with the CUDA toolkit's NVVM (``pip install
+        fastntk[cuda]`` installs ``numba-cuda`` with the toolkit's pip packages). ``Custom``
+        activations run on the CPU only ("auto" picks the CPU for them); "cuda" without a GPU
+        is a ``ValueError``.
     progress : show a progress bar (needs the optional ``tqdm``; silent without it).
 
     Returns
@@ -47,12 +58,14 @@ def gram(kernel, X, Z=None, *, dtype=None, out=None, device="cpu", progress=Fals
     return _gram(kernel, X, Z, dtype=dtype, out=out, device=device, progress=progress)
 
 
-def gram_many(kernels, X, Z=None, *, dtype=None, out=None, progress=False):
+def gram_many(kernels, X, Z=None, *, dtype=None, out=None, device="cpu", progress=False):
     """Several network kernels from one pass: an array of shape (len(kernels), n, m).
 
     ``NNGP`` and ``NTK`` kernels of any depth and any number of frozen layers that share
     ``activation``, ``w_std`` and ``b_std`` come from one run of the layer recursion, so a depth
-    sweep costs about as much as its deepest kernel.
+    sweep costs about as much as its deepest kernel. ``dtype``, ``out`` (C-contiguous, of shape
+    (len(kernels), n, m)), ``device`` and ``progress`` are as in ``gram``; on the GPU at most 8
+    distinct ``frozen`` values of NTK outputs fit one pass.
     """
     from .network import NetworkFamily  # network.py imports this module
 
@@ -60,7 +73,7 @@ def gram_many(kernels, X, Z=None, *, dtype=None, out=None, progress=False):
     if not kernels:
         raise ValueError("kernels must name at least one kernel")
     family = NetworkFamily(tuple(kernels))
-    return _gram(family, X, Z, dtype=dtype, out=out, device="cpu", progress=progress, stacked=True)
+    return _gram(family, X, Z, dtype=dtype, out=out, device=device, progress=progress, stacked=True)
 
 
 def diag(kernel, X, *, dtype=None):
@@ -73,9 +86,26 @@ def diag(kernel, X, *, dtype=None):
     return _finite_diagonal(kernel, spec, _row_info(spec, X), dtype)[0]
 
 
-def _check_device(device):
-    if device != "cpu":
-        raise ValueError(f"device must be 'cpu', got {device!r}")
+def _gpu(device, kernel):
+    """The CUDA module when ``kernel`` is to run on the GPU, None for the CPU.
+
+    ``fastntk._cuda`` (and with it ``numba.cuda``) is imported only here, on request.
+    """
+    if device == "cpu":
+        return None
+    if device not in ("cuda", "auto"):
+        raise ValueError(f"device must be 'cpu', 'cuda' or 'auto', got {device!r}")
+    try:
+        from . import _cuda
+    except ImportError as error:
+        reason = f"numba.cuda cannot be imported ({error}); pip install fastntk[cuda]"
+    else:
+        reason = _cuda.unavailable_reason(kernel)
+        if reason is None:
+            return _cuda
+    if device == "auto":
+        return None
+    raise ValueError(f"device='cuda': {reason}")
 
 
 def _prepare_out(out, shape, dtype, stacked):
@@ -112,11 +142,17 @@ def _check_kernel(kernel):
 
 def _gram(kernel, X, Z, *, dtype, out, device, progress, stacked=False):
     _check_kernel(kernel)
-    _check_device(device)
-    X, Z, dtype, symmetric = check_gram_inputs(X, Z, dtype, out)
+    gpu = _gpu(device, kernel)
+    out_on_gpu = gpu is not None and gpu.is_device_array(out)
+    if out_on_gpu and dtype is None:
+        dtype = out.dtype
+    X, Z, dtype, symmetric = check_gram_inputs(X, Z, dtype, None if out_on_gpu else out)
     spec = kernel._spec(X.shape[1], dtype)
     shape = (kernel._n_outputs, X.shape[0], Z.shape[0])
-    result, target, swapped = _prepare_out(out, shape, dtype, stacked)
+    if out_on_gpu:
+        result, target, swapped = out, gpu.device_view(out, shape, dtype), False
+    else:
+        result, target, swapped = _prepare_out(out, shape, dtype, stacked)
     if swapped:
         X, Z = Z, X
     rows_x = _row_info(spec, X)
@@ -132,6 +168,11 @@ def _gram(kernel, X, Z, *, dtype, out, device, progress, stacked=False):
     else:
         exact_rows_x = exact_rows_z = np.empty((0, 0), dtype=np.float64)
     rows = (rows_x, rows_z, exact_rows_x, exact_rows_z)
+    if gpu is not None:
+        launches = gpu.n_row_blocks(target.shape, dtype, out_on_gpu)
+        with _progress_bar(progress, launches, "row block") as bar:
+            gpu.fill(spec, X, Z, rows, diagonal_x, target, symmetric, bar)
+        return result
     _run_tiles(kernel, spec, X, Z, rows, target, symmetric, progress)
     if symmetric:
         core.set_diagonal(target, diagonal_x)
@@ -175,7 +216,7 @@ def _run_tiles(kernel, spec, X, Z, rows, out, symmetric, progress):
     limit = _blas_controller().limit(limits=1, user_api="blas")
     # Pure-Python mode only: variances near underflow overflow their inverse roots (handled).
     quiet = np.errstate(over="ignore")
-    with limit, quiet, _progress_bar(progress, len(tiles)) as bar:
+    with limit, quiet, _progress_bar(progress, len(tiles), "tile") as bar:
         for batch in batches:
             fill(spec, X, Z, *rows, out, batch, tile, workers, symmetric)
             bar.update(len(batch))
@@ -193,7 +234,7 @@ class _Silent:
 
 
 @contextlib.contextmanager
-def _progress_bar(progress, total):
+def _progress_bar(progress, total, unit):
     if not progress:
         yield _Silent()
         return
@@ -202,5 +243,5 @@ def _progress_bar(progress, total):
     except ImportError:
         yield _Silent()
         return
-    with tqdm(total=total, unit="tile", desc="gram") as bar:
+    with tqdm(total=total, unit=unit, desc="gram") as bar:
         yield bar

@@ -18,10 +18,10 @@ from collections import namedtuple
 from dataclasses import dataclass
 
 import numpy as np
+from numba.extending import overload
 
 from . import _engine_core as core
 from ._base import Kernel
-from ._dispatch import spec_dispatch
 from ._jit import jit, scalar_jit
 from ._math import cosine_tolerance, exact_dot, near_parallel, rsqrt_or_zero, snap_cosine
 from ._validation import check_int, check_positive
@@ -39,8 +39,28 @@ _NETWORK_FIELDS = (
     "exact_snap",  # the same in float64, for entries recomputed in float64
 )
 
-#: ``dual(network_spec, sxz, sx, sz, qx, qz, c) -> (T, Td)`` of the spec's activation.
-dual, _register_dual = spec_dispatch("dual")
+#: The dual activation of each network spec class.
+_DUAL_OF = {}
+
+
+def dual(spec, sxz, sx, sz, qx, qz, c):
+    """``(T, Td)`` of the network spec's activation: ``activations.DUALS`` chosen by the spec's
+    class. Not ``_dispatch.spec_dispatch``: Numba's CUDA target does not compile an overload
+    whose implementation takes ``*args``, and the CUDA kernel calls this one."""
+    return _DUAL_OF[type(spec)](spec, sxz, sx, sz, qx, qz, c)
+
+
+@overload(dual)
+def _dual_typed(spec, sxz, sx, sz, qx, qz, c):
+    implementation = _DUAL_OF.get(getattr(spec, "instance_class", None))
+    if implementation is None:
+        return None
+
+    def call(spec, sxz, sx, sz, qx, qz, c):
+        return implementation(spec, sxz, sx, sz, qx, qz, c)
+
+    return call
+
 
 #: One flat spec class per activation family: the network's fields, then the activation's.
 #: (Numba's parallel loops cannot take nested tuples; the class still selects the dual.)
@@ -50,7 +70,7 @@ for _activation_spec, _dual in DUALS.items():
     _SPEC_CLASSES[_activation_spec] = globals()[_name] = namedtuple(
         _name, _NETWORK_FIELDS + _activation_spec._fields
     )
-    _register_dual(_SPEC_CLASSES[_activation_spec])(_dual)
+    _DUAL_OF[_SPEC_CLASSES[_activation_spec]] = _dual
 
 #: Per-row quantities of each layer l (rows 4 (l - 1) + k): Sigma_l(x, x), its square root,
 #: the inverse of that root (0 for a zero variance) and 1 / sqrt(1 + 2 Sigma_l(x, x)).
@@ -178,10 +198,17 @@ def _network_spec(activation, w_std, b_std, kernels, n_features, dtype):
 
 
 @scalar_jit
+def layer_update(spec, sigma, sx, sz, qx, qz, c):
+    """``(Sigma_{l+1}, w_std^2 Td)`` of one entry from its ``Sigma_l = sigma``, the diagonal
+    roots ``sx``, ``sz``, ``qx``, ``qz`` of layer ``l`` and the snapped correlation ``c``; the
+    one layer step of both the CPU tile maps and the CUDA kernel."""
+    t, td = dual(spec, sigma, sx, sz, qx, qz, c)
+    return spec.w_var * t + spec.b_var, spec.w_var * td
+
+
+@scalar_jit
 def _dual_into(spec, j, sigma_j, sx, sz, qx, qz, c, next_sigma, derivative):
-    t, td = dual(spec, sigma_j, sx, sz, qx, qz, c)
-    next_sigma[j] = spec.w_var * t + spec.b_var
-    derivative[j] = spec.w_var * td
+    next_sigma[j], derivative[j] = layer_update(spec, sigma_j, sx, sz, qx, qz, c)
 
 
 @jit
