@@ -17,6 +17,7 @@
 import argparse
 import sys
 import time
+from functools import partial
 
 import numpy as np
 
@@ -116,11 +117,10 @@ def time_ntk(sizes, dims, repeats):
             for d in dims:
                 X = rng.standard_normal((n, d)).astype(dtype)
                 reference_input = to_reference_input(X)
-                reference = best_time(lambda: matmul(reference_input), repeats)  # noqa: B023
-                on_host = best_time(lambda: fk.gram(kernel, X, device="cuda"), repeats)  # noqa: B023
+                reference = best_time(partial(matmul, reference_input), repeats)
+                on_host = best_time(partial(fk.gram, kernel, X, device="cuda"), repeats)
                 out = cuda.device_array((n, n), dtype=dtype)
-                on_gpu = best_time(lambda: fk.gram(kernel, X, out=out, device="cuda"), repeats)  # noqa: B023
-                del out
+                on_gpu = best_time(partial(fk.gram, kernel, X, out=out, device="cuda"), repeats)
                 print(f"{n:>7} {d:>4} {np.dtype(dtype).name:>8} {reference:>10.4f} "
                       f"{on_host:>10.4f} {on_host / reference:>7.1f} {on_gpu:>9.4f} "
                       f"{on_gpu / reference:>7.1f}")  # fmt: skip
