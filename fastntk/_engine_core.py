@@ -93,6 +93,86 @@ fill_tiles = parallel_jit(_fill_tiles)
 fill_tiles_uncached = parallel_jit_uncached(_fill_tiles)
 
 
+def _strip_products(
+    spec,
+    X,
+    Z,
+    rows_x,
+    rows_z,
+    exact_rows_x,
+    exact_rows_z,
+    diagonal_x,
+    V,
+    U,
+    out_v,
+    partial_u,
+    tile,
+    workers,
+    fused,
+):
+    """Products with ``K = K(X, Z)`` without storing it: for each block of ``tile`` rows of
+    ``X`` (workers take blocks round-robin) the strip ``S = K(X_block, Z)`` is computed tile by
+    tile into a per-worker buffer, then
+
+    - ``out_v[block] = S @ V`` when ``V`` has columns (``K @ V``);
+    - ``partial_u[worker] += S.T @ U[block]`` when ``U`` has columns (``K.T @ U``);
+    - ``partial_u[worker] += S.T @ (S @ V)`` when ``fused`` (``K.T @ K @ V`` in one pass).
+
+    The caller sums ``partial_u`` over workers. ``diagonal_x`` (empty unless ``Z`` is ``X``)
+    overwrites ``K[i, i]`` with its exact value, as ``gram`` does.
+    """
+    n = X.shape[0]
+    m = Z.shape[0]
+    n_blocks = (n + tile - 1) // tile
+    refine = exact_rows_x.shape[1] > 0
+    for worker in prange(workers):
+        strip = np.empty((1, tile, m), dtype=out_v.dtype)
+        dots_buffer = np.empty(tile * tile, dtype=out_v.dtype)
+        for block in range(worker, n_blocks, workers):
+            i0 = block * tile
+            i1 = min(i0 + tile, n)
+            rows = i1 - i0
+            # Contiguous copies of the block's row data: the hooks then see the same array
+            # types as in the Gram loop (no new specialisations, vectorised loops).
+            X_block = X[i0:i1]
+            rows_block = np.ascontiguousarray(rows_x[:, i0:i1])
+            exact_block = np.ascontiguousarray(exact_rows_x[:, i0:i1]) if refine else exact_rows_x
+            for j0 in range(0, m, tile):
+                j1 = min(j0 + tile, m)
+                dots = dots_buffer[: rows * (j1 - j0)].reshape((rows, j1 - j0))
+                tile_products(spec, X_block, Z, rows_z, 0, rows, j0, j1, dots)
+                map_tile(spec, dots, rows_block, rows_z, 0, j0, strip)
+                if refine:
+                    refine_tile(
+                        spec,
+                        X_block,
+                        Z,
+                        dots,
+                        rows_block,
+                        rows_z,
+                        exact_block,
+                        exact_rows_z,
+                        0,
+                        j0,
+                        strip,
+                    )
+            S = strip[0, :rows]
+            for i in range(min(rows, diagonal_x.shape[0] - i0)):
+                S[i, i0 + i] = diagonal_x[i0 + i]
+            if V.shape[1] > 0:
+                product = np.dot(S, V)
+                out_v[i0:i1] = product
+                if fused:
+                    partial_u[worker] += np.dot(S.T, product)
+            if U.shape[1] > 0:
+                partial_u[worker] += np.dot(S.T, U[i0:i1])
+
+
+#: The matrix-free products, cached; ``strip_products_uncached`` serves user functions.
+strip_products = parallel_jit(_strip_products)
+strip_products_uncached = parallel_jit_uncached(_strip_products)
+
+
 @jit
 def mirror_upper_triangle(matrix):
     """Copy the strict upper triangle of the C-ordered square ``matrix`` onto its lower one."""
