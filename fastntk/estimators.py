@@ -12,6 +12,7 @@ blocks of test rows.
 
 import functools
 import inspect
+import logging
 import sys
 import warnings
 
@@ -26,6 +27,7 @@ from ._validation import (
     resolve_dtype,
 )
 from .network import NTK
+from .nystrom import nystrom_fit
 
 #: The kernel of estimators built without one.
 DEFAULT_KERNEL = NTK(depth=3)
@@ -38,6 +40,14 @@ DEFAULT_ALPHAS = tuple(float(a) for a in np.logspace(-7, 1, 17))
 DEFAULT_KERNELS = tuple(
     NTK(depth=depth, frozen=frozen) for depth in range(1, 6) for frozen in range(depth + 1)
 )
+
+#: Nystrom centres of ``solver="nystrom"`` by default (fewer when there are fewer samples).
+DEFAULT_CENTERS = 5000
+
+#: The solvers of ``KernelRegressor`` and ``KernelClassifier``.
+SOLVERS = (*solvers.METHODS, "nystrom")
+
+logger = logging.getLogger("fastntk")
 
 #: Bytes of test-by-train kernel rows ``predict`` holds at a time.
 PREDICT_BLOCK_BYTES = 2**28
@@ -134,8 +144,9 @@ def _equal(a, b):
 class _KernelModel(_Estimator):
     """What every estimator shares: checked inputs and the kernel matrices of fit and predict.
 
-    Attributes set by ``fit``: ``n_fit_samples_``, ``n_features_in_`` (not with
-    ``kernel="precomputed"``), ``X_fit_`` (the training inputs, ``None`` when precomputed).
+    Attributes set by ``fit``: ``n_fit_samples_``, ``n_features_in_`` (with
+    ``kernel="precomputed"``: the number of training samples), ``X_fit_`` (the training inputs,
+    ``None`` when precomputed).
     """
 
     def _dtype(self):
@@ -189,10 +200,16 @@ class _KernelModel(_Estimator):
             )
         return X
 
+    def _basis(self):
+        """The points ``x_j`` of the fitted predictor ``sum_j a_j k(x, x_j)``."""
+        return self.X_fit_
+
     def _cross_blocks(self, kernel, X):
-        """``(rows, K(X[rows], X_fit))`` in blocks of at most ``PREDICT_BLOCK_BYTES``."""
+        """``(rows, K(X[rows], basis))`` in blocks of at most ``PREDICT_BLOCK_BYTES``."""
         dtype = self._dtype()
-        rows_per_block = max(1, PREDICT_BLOCK_BYTES // (self.n_fit_samples_ * dtype.itemsize))
+        basis = self._basis()
+        columns = self.n_fit_samples_ if basis is None else basis.shape[0]
+        rows_per_block = max(1, PREDICT_BLOCK_BYTES // (columns * dtype.itemsize))
         for start in range(0, X.shape[0], rows_per_block):
             rows = slice(start, min(start + rows_per_block, X.shape[0]))
             if self._precomputed:
@@ -200,7 +217,7 @@ class _KernelModel(_Estimator):
             else:
                 yield (
                     rows,
-                    engine.gram(kernel, X[rows], self.X_fit_, dtype=dtype, device=self.device),
+                    engine.gram(kernel, X[rows], basis, dtype=dtype, device=self.device),
                 )
 
 
@@ -225,6 +242,8 @@ class _Regressor(_KernelModel):
                 "return_std and return_cov need the kernel itself; they are not available "
                 "with kernel='precomputed'"
             )
+        if (return_std or return_cov) and self.solver_ == "nystrom":
+            raise ValueError("return_std and return_cov need an exact solver, not 'nystrom'")
         coefficients = self.dual_coef_
         prediction = np.empty((X.shape[0],) + coefficients.shape[1:], dtype=coefficients.dtype)
         explained = [] if return_cov else None
@@ -263,17 +282,28 @@ class KernelRegressor(_Regressor):
     kernel : a fastntk kernel (default ``NTK(depth=3)``) or "precomputed" (then ``fit`` takes
         the training kernel matrix and ``predict`` the test-by-train matrix).
     alpha : float >= 0, the regulariser ``lambda``; 0 is minimum-norm interpolation.
-    solver : "auto" (Cholesky for ``lambda > 0``, else the pseudo-inverse), "cholesky",
-        "eigh" or "lstsq" (see ``fastntk.solvers``).
+    solver : "auto", "cholesky", "eigh", "lstsq" (exact, see ``fastntk.solvers``) or
+        "nystrom" (``n_centers`` centres and conjugate gradients, see ``fastntk.nystrom``; the
+        ``n x n`` matrix is never formed). "auto" is exact (Cholesky for ``lambda > 0``, else
+        the pseudo-inverse) when the ``n x n`` matrix fits ``memory_budget``, else "nystrom".
     relative_alpha : ``lambda = alpha * trace(K) / n`` (neural-tangents' convention).
+    n_centers : Nystrom centres (default ``min(n, 5000)``), sampled uniformly with
+        ``random_state`` (a seed or ``numpy.random.Generator``).
+    memory_budget : bytes the exact solver may use for its ``n x n`` matrix (default: half of
+        the memory available when ``fit`` starts).
+    cg_tol, cg_max_iter : conjugate-gradient stopping rule of "nystrom" (``tol`` and
+        ``max_iter`` of ``nystrom_fit``).
+    progress : show the Gram matrix's or the conjugate gradients' progress.
     dtype : float64 (default) or float32, of the kernel matrix and the solve.
     device : where the Gram matrices are computed ("cpu"; see ``fastntk.gram``).
     threads : BLAS threads of the solver (default: every CPU this process may use).
 
     Attributes
     ----------
-    dual_coef_ : (n,) or (n, t), the coefficients ``a``. ``factorization_``: of
-    ``K + lambda I``; ``solver_``: the method that produced it. ``kernel_``: the kernel used.
+    dual_coef_ : (n,) or (n, t), the coefficients ``a`` (with "nystrom": (m,) or (m, t), of
+    the centres ``centers_``). ``solver_``: the solver used (the choice of "auto" is also
+    logged at INFO level by the ``fastntk`` logger). ``factorization_``: of ``K + lambda I``
+    (exact solvers). ``n_iter_``, ``cg_residuals_``: of "nystrom". ``kernel_``: the kernel.
     """
 
     def __init__(
@@ -283,6 +313,12 @@ class KernelRegressor(_Regressor):
         *,
         solver="auto",
         relative_alpha=False,
+        n_centers=None,
+        random_state=None,
+        memory_budget=None,
+        cg_tol=None,
+        cg_max_iter=100,
+        progress=False,
         dtype=None,
         device="cpu",
         threads=None,
@@ -291,6 +327,12 @@ class KernelRegressor(_Regressor):
         self.alpha = alpha
         self.solver = solver
         self.relative_alpha = relative_alpha
+        self.n_centers = n_centers
+        self.random_state = random_state
+        self.memory_budget = memory_budget
+        self.cg_tol = cg_tol
+        self.cg_max_iter = cg_max_iter
+        self.progress = progress
         self.dtype = dtype
         self.device = device
         self.threads = threads
@@ -299,20 +341,79 @@ class KernelRegressor(_Regressor):
         """Fit to inputs ``X`` (n, d) (or the kernel matrix) and targets ``y`` (n,) or (n, t)."""
         self._check_kernel_parameter(self.kernel)
         check_positive(self.alpha, "alpha", allow_zero=True)
-        solvers._check_method(self.solver)
+        if self.solver not in SOLVERS:
+            raise ValueError(f"solver must be one of {SOLVERS}, got {self.solver!r}")
         X = self._fit_inputs(X)
         y = solvers.check_targets(y, X.shape[0])
         self.kernel_ = self.kernel
+        for stale in ("centers_", "n_iter_", "cg_residuals_", "factorization_"):
+            self.__dict__.pop(stale, None)
+        if self._chosen_solver(X.shape[0]) == "nystrom":
+            self._fit_nystrom(y)
+            return self
         factorization = solvers.factorize(
             self._training_matrix(self.kernel, X),
             self.alpha,
-            method=self.solver,
+            method=self.solver if self.solver != "nystrom" else "auto",
             relative_alpha=self.relative_alpha,
             overwrite_K=True,
             threads=self.threads,
         )
         self._set_solution(factorization, y)
         return self
+
+    def _chosen_solver(self, n):
+        if self.solver != "auto":
+            if self.solver == "nystrom" and self._precomputed:
+                raise ValueError("solver='nystrom' needs the kernel, not kernel='precomputed'")
+            return self.solver
+        if self._precomputed:
+            return "auto"
+        needed = n * n * self._dtype().itemsize
+        budget = self.memory_budget
+        if budget is None:
+            available = available_memory_bytes()
+            budget = available / 2 if available is not None else float("inf")
+        else:
+            budget = check_positive(budget, "memory_budget")
+        choice = "auto" if needed <= budget else "nystrom"
+        logger.info(
+            "%s(solver='auto'): the %d x %d kernel matrix needs %.3g GiB, the budget is %.3g GiB:"
+            " using the %s solver",
+            type(self).__name__,
+            n,
+            n,
+            needed / 2**30,
+            budget / 2**30,
+            "exact" if choice == "auto" else "Nystrom",
+        )
+        return choice
+
+    def _fit_nystrom(self, y):
+        n = self.n_fit_samples_
+        n_centers = min(n, DEFAULT_CENTERS) if self.n_centers is None else self.n_centers
+        fit = nystrom_fit(
+            self.kernel,
+            self.X_fit_,
+            y,
+            self.alpha,
+            n_centers=n_centers,
+            relative_alpha=self.relative_alpha,
+            seed=self.random_state,
+            tol=self.cg_tol,
+            max_iter=self.cg_max_iter,
+            dtype=self._dtype(),
+            threads=self.threads,
+            progress=self.progress,
+        )
+        self.solver_ = "nystrom"
+        self.centers_ = fit.centers
+        self.dual_coef_ = fit.coefficients
+        self.n_iter_ = fit.iterations
+        self.cg_residuals_ = fit.residuals
+
+    def _basis(self):
+        return self.centers_ if self.solver_ == "nystrom" else self.X_fit_
 
 
 class KernelRegressorCV(_Regressor):
@@ -508,9 +609,9 @@ class _OneHotClassifier(_Estimator):
 class KernelClassifier(_OneHotClassifier):
     """Kernel regression on one-hot class targets; ``predict`` returns the arg-max class.
 
-    Parameters are those of ``KernelRegressor``, and ``centered``: subtract ``1 / n_classes``
-    from the one-hot targets. Attributes: ``classes_``, ``regressor_`` (the fitted
-    ``KernelRegressor``).
+    Parameters are those of ``KernelRegressor`` (including ``solver="nystrom"`` for large n),
+    and ``centered``: subtract ``1 / n_classes`` from the one-hot targets. Attributes:
+    ``classes_``, ``regressor_`` (the fitted ``KernelRegressor``).
     """
 
     def __init__(
@@ -521,6 +622,12 @@ class KernelClassifier(_OneHotClassifier):
         centered=False,
         solver="auto",
         relative_alpha=False,
+        n_centers=None,
+        random_state=None,
+        memory_budget=None,
+        cg_tol=None,
+        cg_max_iter=100,
+        progress=False,
         dtype=None,
         device="cpu",
         threads=None,
@@ -530,6 +637,12 @@ class KernelClassifier(_OneHotClassifier):
         self.centered = centered
         self.solver = solver
         self.relative_alpha = relative_alpha
+        self.n_centers = n_centers
+        self.random_state = random_state
+        self.memory_budget = memory_budget
+        self.cg_tol = cg_tol
+        self.cg_max_iter = cg_max_iter
+        self.progress = progress
         self.dtype = dtype
         self.device = device
         self.threads = threads

@@ -281,7 +281,7 @@ def test_feature_count_changed_between_fit_and_predict(estimator):
     "estimator, fragment",
     [
         (fk.KernelRegressor(KERNEL, alpha=-1.0), "alpha"),
-        (fk.KernelRegressor(KERNEL, solver="qr"), "method"),
+        (fk.KernelRegressor(KERNEL, solver="qr"), "solver"),
         (fk.KernelRegressor("rbf"), "precomputed"),
         (fk.KernelRegressorCV([KERNEL], alphas=[-1.0]), "alphas"),
         (fk.KernelRegressorCV([KERNEL], criterion="aic"), "criterion"),
