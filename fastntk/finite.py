@@ -184,7 +184,16 @@ class FiniteNetwork:
         learning_rate = check_positive(learning_rate, "learning_rate")
         steps = check_int(steps, "steps", 0)
         losses = np.empty(steps)
-        for step in range(steps):
+        # A learning rate that is too large overflows: reported below by the loss, not by NumPy.
+        with np.errstate(over="ignore", invalid="ignore"):
+            self._descend(X, y, learning_rate, losses)
+        self.loss_curve_ = losses
+        return self
+
+    def _descend(self, X, y, learning_rate, losses):
+        """``len(losses)`` steps of ``fit``, writing the loss before each into ``losses``."""
+        step_size = self.dtype.type(learning_rate)
+        for step in range(losses.size):
             inputs, preactivations = self._forward(X)
             residual = preactivations[-1] - y
             losses[step] = 0.5 * np.sum(np.square(residual, dtype=np.float64))
@@ -196,11 +205,8 @@ class FiniteNetwork:
             deltas = self._deltas(preactivations, residual)
             for layer in range(self.frozen, self.depth + 1):
                 scale = self.w_std / math.sqrt(inputs[layer].shape[1])
-                step_size = self.dtype.type(learning_rate)
                 self.weights[layer] -= step_size * scale * (deltas[layer].T @ inputs[layer])
                 self.biases[layer] -= step_size * self.b_std * deltas[layer].sum(axis=0)
-        self.loss_curve_ = losses
-        return self
 
     def infinite_width_prediction(self, X, y, X_test, learning_rate, steps):
         """Predictions at ``X_test`` after ``steps`` steps of ``fit``, for the linearised network
