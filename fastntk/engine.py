@@ -3,7 +3,9 @@
 For tiles of rows of ``X`` and ``Z``, compute the inner products with BLAS, apply the kernel's
 scalar map in place while the tile is in cache, in a parallel Numba loop over tiles. When
 ``Z`` is ``X`` only tiles on or above the diagonal are computed and mirrored, and the diagonal is
-then overwritten with ``k(x, x)`` computed exactly (angle 0, distance 0).
+then overwritten with ``k(x, x)`` computed exactly (angle 0, distance 0). With ``device="cuda"``
+the same validated inputs, row quantities and exact diagonal go to the CUDA kernel of
+``fastntk._cuda`` instead of the CPU tile loop.
 """
 
 import contextlib
