@@ -188,9 +188,8 @@ def random_features(X, width, activation="relu", w_std=1.0, b_std=0.0, *, seed=N
     d = X.shape[1]
     weights = rng.standard_normal((width, d))
     biases = rng.standard_normal(width)
-    preactivations = X @ (w_std / math.sqrt(d) * weights.T).astype(dtype) + (b_std * biases).astype(
-        dtype
-    )
+    first_layer = (w_std / math.sqrt(d) * weights.T).astype(dtype)
+    preactivations = X @ first_layer + (b_std * biases).astype(dtype)
     features = np.empty((X.shape[0], width + 1), dtype=dtype)
     features[:, :width] = elementwise(activation).function(preactivations)
     features[:, :width] *= dtype.type(w_std / math.sqrt(width))

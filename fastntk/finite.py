@@ -57,10 +57,12 @@ class FiniteNetwork:
 
     Examples
     --------
-    >>> network = FiniteNetwork(n_features=3, width=512, depth=2, seed=0)
-    >>> K = network.empirical_ntk(X)                      # close to fastntk.NTK(depth=2)(X)
-    >>> expected = network.infinite_width_prediction(X, y, X_test, 0.1, 100)
-    >>> network.fit(X, y, learning_rate=0.1, steps=100).predict(X_test)  # close to expected
+    With ``X`` of shape (n, 3)::
+
+        network = FiniteNetwork(n_features=3, width=512, depth=2, seed=0)
+        K = network.empirical_ntk(X)  # close to fastntk.NTK(depth=2)(X)
+        expected = network.infinite_width_prediction(X, y, X_test, 0.1, 100)
+        network.fit(X, y, learning_rate=0.1, steps=100).predict(X_test)  # close to expected
     """
 
     def __init__(
