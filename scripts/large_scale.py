@@ -56,7 +56,7 @@ def data(n):
 
 def choose_alpha():
     X, y, _, _ = data(4000)
-    alphas = np.logspace(-5, 1, 13)
+    alphas = np.logspace(-8, 1, 19)
     cv = fk.KernelRegressorCV([KERNEL], alphas, relative_alpha=False, threads=1).fit(X, y)
     return cv.best_alpha_
 
@@ -106,7 +106,7 @@ def main():
     parser.add_argument("--centers", type=int, default=5000)
     parser.add_argument("--dtype", default="float64", choices=["float64", "float32"])
     parser.add_argument("--alpha", type=float, help="default: chosen by leave-one-out")
-    parser.add_argument("--max-iter", type=int, default=30, help="CG iterations at most")
+    parser.add_argument("--max-iter", type=int, default=20, help="CG iterations at most")
     parser.add_argument("--tol", type=float, default=None, help="CG relative residual")
     parser.add_argument("--threads", type=int, default=None, help="LAPACK threads")
     parser.add_argument("--progress", action="store_true")
