@@ -1,67 +1,244 @@
-"""Command line: ``python -m fastntk demo``.
+"""Command line: ``python -m fastntk demo`` and ``python -m fastntk benchmark --data DIR``.
 
-``demo`` fits kernel ridge regression with several fastntk kernels on a small built-in
-problem (targets from a random two-layer network plus noise) and prints the test error of
-each and the time its fit and prediction took.
+``demo`` runs the small-data benchmark protocol of Arora et al. (ICLR 2020,
+``fastntk.protocol``) on the UCI datasets bundled with fastntk, for the linear, polynomial,
+Gaussian, NNGP and NTK kernels, and prints the test accuracy of each, their means and the time.
+
+``benchmark`` runs the same protocol on every dataset folder of a directory laid out as the
+Fernandez-Delgado collection (those with a single data file and at most ``--max-samples``
+rows, as Arora et al.), writes a CSV, and ends with one line per kernel family,
+``mean accuracy <family>: <value>``.
 """
 
 import argparse
+import contextlib
+import csv
+import pathlib
 import sys
 import time
 
 import numpy as np
 
-import fastntk as fk
+from . import protocol
+from .datasets import _read_description, load_uci
+
+CSV_COLUMNS = (
+    "dataset",
+    "n_samples",
+    "n_features",
+    "n_classes",
+    "kernel",
+    "params",
+    "val_accuracy",
+    "test_accuracy",
+)
 
 
-def teacher_student_data(n_train=1000, n_test=500, n_features=8, noise=0.1, seed=0):
-    """Inputs on the sphere of radius sqrt(d), targets from a random wide tanh network."""
-    rng = np.random.default_rng(seed)
-    X = rng.standard_normal((n_train + n_test, n_features))
-    X *= np.sqrt(n_features) / np.linalg.norm(X, axis=1, keepdims=True)
-    hidden = rng.standard_normal((n_features, 256)) / np.sqrt(n_features)
-    readout = rng.standard_normal(256) / np.sqrt(256)
-    y = np.tanh(X @ hidden) @ readout * 3.0
-    y += noise * rng.standard_normal(y.shape)
-    return X[:n_train], y[:n_train], X[n_train:], y[n_train:]
+def bundled_datasets():
+    """The dataset folders shipped in ``fastntk/data/uci``."""
+    root = pathlib.Path(__file__).parent / "data" / "uci"
+    return sorted(path for path in root.iterdir() if path.is_dir())
+
+
+def run_protocol(folders, families, *, progress=False, threads=None):
+    """Results of every family on every dataset folder, as ``{dataset: {family: Result}}``."""
+    datasets = [load_uci(folder) for folder in folders]
+    results = {dataset.name: {} for dataset in datasets}
+    with _progress_bar(progress, len(datasets) * len(families)) as bar:
+        for dataset in datasets:
+            for family in families:
+                bar.set_description(f"{dataset.name} {family}")
+                result = protocol.evaluate(dataset, family, threads=threads)
+                results[dataset.name][family] = result
+                bar.update(1)
+    return results
+
+
+def print_table(results, families, out=sys.stdout):
+    width = max([len("dataset"), *(len(name) for name in results)])
+    print(f"{'dataset':<{width}} {'n':>5} " + " ".join(f"{f:>10}" for f in families), file=out)
+    for name, by_family in results.items():
+        n = next(iter(by_family.values())).n_samples
+        cells = " ".join(f"{by_family[f].test_accuracy:>10.2f}" for f in families)
+        print(f"{name:<{width}} {n:>5} {cells}", file=out)
+    means = " ".join(f"{mean_accuracy(results, f):>10.2f}" for f in families)
+    print(f"{'mean':<{width}} {'':>5} {means}", file=out)
+
+
+def mean_accuracy(results, family):
+    return float(np.mean([by_family[family].test_accuracy for by_family in results.values()]))
 
 
 def demo(out=sys.stdout):
-    X, y, X_test, y_test = teacher_student_data()
+    start = time.perf_counter()
+    families = protocol.FAMILIES
     print(
-        f"kernel ridge regression, alpha = 1e-2: {X.shape[0]} training and {X_test.shape[0]} "
-        f"test samples, {X.shape[1]} features (teacher: random tanh network + noise 0.1)",
+        "Arora et al.'s small-data protocol on the bundled UCI datasets: hyper-parameters "
+        "chosen on the validation split,\ntest accuracy (%) = mean over the four train/test "
+        "splits; classifier: kernel regression on one-hot targets.",
         file=out,
     )
-    print(f"{'kernel':<62} {'test RMSE':>10} {'seconds':>8}", file=out)
-    baseline = np.sqrt(np.mean((y_test - y.mean()) ** 2))
-    print(f"{'predict the mean':<62} {baseline:>10.4f} {'':>8}", file=out)
-    kernels = [
-        fk.Linear(c=1.0),
-        fk.Polynomial(degree=3),
-        fk.Gaussian(lengthscale=2.0),
-        fk.Laplacian(lengthscale=8.0),
-        fk.ArcCosine(order=1),
-        fk.NNGP(depth=3),
-        fk.NTK(depth=3),
-        fk.NTK(depth=2, activation="erf", b_std=0.1),
+    results = run_protocol(bundled_datasets(), families)
+    print_table(results, families, out=out)
+    print(
+        f"time: {time.perf_counter() - start:.1f} s (including compilation on first use)", file=out
+    )
+
+
+def benchmark(args, out=sys.stdout):
+    start = time.perf_counter()
+    data = pathlib.Path(args.data)
+    if not data.is_dir():
+        raise SystemExit(f"--data {str(data)!r} is not a directory")
+    families = _parse_families(args.kernels)
+    folders, skipped = _selected_folders(data, args.max_samples)
+    for name, reason in skipped:
+        print(f"skipped {name}: {reason}", file=out)
+    if not folders:
+        raise SystemExit(f"no dataset folder in {str(data)!r} qualifies")
+    results = run_protocol(folders, families, progress=True, threads=args.threads)
+    print_table(results, families, out=out)
+    if args.out:
+        _write_csv(results, args.out)
+        print(f"wrote {args.out}", file=out)
+    if args.plot:
+        _plot(results, args.plot)
+        print(f"wrote {args.plot}", file=out)
+    _print_published(data / "published.csv", results, out)
+    print(f"{len(results)} datasets in {time.perf_counter() - start:.1f} s", file=out)
+    for family in families:
+        print(f"mean accuracy {family}: {mean_accuracy(results, family):.2f}", file=out)
+
+
+def _parse_families(text):
+    families = [f.strip() for f in text.split(",") if f.strip()] if text else protocol.FAMILIES
+    for family in families:
+        if family not in protocol.FAMILIES:
+            raise SystemExit(
+                f"unknown kernel {family!r}; choose from {', '.join(protocol.FAMILIES)}"
+            )
+    return tuple(families)
+
+
+def _selected_folders(data, max_samples):
+    """Dataset folders with one data file and at most ``max_samples`` rows (Arora et al.)."""
+    selected, skipped = [], []
+    for folder in sorted(path for path in data.iterdir() if path.is_dir()):
+        try:
+            description = _read_description(folder, folder.name)
+        except (FileNotFoundError, ValueError) as error:
+            skipped.append((folder.name, str(error)))
+            continue
+        if description["n_patrons1"] > max_samples:
+            skipped.append((folder.name, f"more than {max_samples} samples"))
+        else:
+            selected.append(folder)
+    return selected, skipped
+
+
+def _write_csv(results, path):
+    with open(path, "w", newline="") as file:
+        writer = csv.writer(file)
+        writer.writerow(CSV_COLUMNS)
+        for by_family in results.values():
+            for result in by_family.values():
+                writer.writerow(
+                    [
+                        result.dataset,
+                        result.n_samples,
+                        result.n_features,
+                        result.n_classes,
+                        result.family,
+                        result.params,
+                        f"{result.val_accuracy:.4f}",
+                        f"{result.test_accuracy:.4f}",
+                    ]
+                )
+
+
+def _plot(results, path):
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError as error:
+        raise SystemExit("--plot needs matplotlib: pip install matplotlib") from error
+    names = [name for name, by_family in results.items() if "ntk" in by_family]
+    others = [f for f in protocol.FAMILIES if f != "ntk"]
+    ntk = [results[name]["ntk"].test_accuracy for name in names]
+    best_other = [
+        max(results[name][f].test_accuracy for f in others if f in results[name]) for name in names
     ]
-    for kernel in kernels:
-        start = time.perf_counter()
-        predictions = fk.KernelRegressor(kernel, alpha=1e-2).fit(X, y).predict(X_test)
-        seconds = time.perf_counter() - start
-        rmse = np.sqrt(np.mean((y_test - predictions) ** 2))
-        print(f"{kernel!r:<62} {rmse:>10.4f} {seconds:>8.2f}", file=out)
-    print("(the first use of each kernel family includes its one-time compilation)", file=out)
+    figure, axes = plt.subplots(figsize=(5, 5))
+    axes.scatter(best_other, ntk, s=16)
+    low = min(ntk + best_other) - 2
+    axes.plot([low, 100], [low, 100], color="gray", linewidth=0.8)
+    axes.set_xlabel("best other kernel: test accuracy (%)")
+    axes.set_ylabel("NTK: test accuracy (%)")
+    axes.set_title(f"{len(names)} UCI datasets")
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+
+
+def _print_published(path, results, out):
+    """Published accuracies (random forest, Gaussian SVM) for the datasets that ran, when the
+    collection has a ``published.csv`` (columns ``dataset``, ``fd_rf_caret``, ``fd_svm_C``)."""
+    if not path.exists():
+        return
+    with open(path, newline="") as file:
+        rows = {row["dataset"]: row for row in csv.DictReader(file)}
+    names = [name for name in results if name in rows]
+    if not names:
+        return
+    for column, label in (("fd_rf_caret", "random forest"), ("fd_svm_C", "Gaussian SVM")):
+        values = [float(rows[name][column]) for name in names if rows[name].get(column)]
+        if len(values) == len(names):
+            print(
+                f"published {label} ({column}) on these {len(names)} datasets: "
+                f"{np.mean(values):.2f}",
+                file=out,
+            )
+
+
+class _Silent:
+    def update(self, _):
+        pass
+
+    def set_description(self, _):
+        pass
+
+
+@contextlib.contextmanager
+def _progress_bar(progress, total):
+    if progress:
+        try:
+            from tqdm.auto import tqdm
+        except ImportError:
+            progress = False
+    if not progress:
+        yield _Silent()
+        return
+    with tqdm(total=total, unit="fit", file=sys.stderr) as bar:
+        yield bar
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m fastntk", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("demo", help="fit kernel regression on a built-in problem")
+    commands.add_parser("demo", help="run the benchmark protocol on the bundled UCI datasets")
+    bench = commands.add_parser("benchmark", help="run the protocol on a directory of datasets")
+    bench.add_argument("--data", required=True, help="directory of dataset folders")
+    bench.add_argument("--max-samples", type=int, default=5000)
+    bench.add_argument("--kernels", help=f"comma-separated subset of {','.join(protocol.FAMILIES)}")
+    bench.add_argument("--out", help="CSV file of the results")
+    bench.add_argument("--plot", help="PNG of NTK against the best other kernel (matplotlib)")
+    bench.add_argument("--threads", type=int, help="LAPACK threads (default: all CPUs)")
     args = parser.parse_args(argv)
     if args.command == "demo":
         demo()
+    else:
+        benchmark(args)
     return 0
 
 
