@@ -54,38 +54,35 @@ def run_protocol(folders, families, *, progress=False, threads=None):
     return results
 
 
-def print_table(results, families, out=sys.stdout):
+def print_table(results, families):
     width = max([len("dataset"), *(len(name) for name in results)])
-    print(f"{'dataset':<{width}} {'n':>5} " + " ".join(f"{f:>10}" for f in families), file=out)
+    print(f"{'dataset':<{width}} {'n':>5} " + " ".join(f"{f:>10}" for f in families))
     for name, by_family in results.items():
         n = next(iter(by_family.values())).n_samples
         cells = " ".join(f"{by_family[f].test_accuracy:>10.2f}" for f in families)
-        print(f"{name:<{width}} {n:>5} {cells}", file=out)
+        print(f"{name:<{width}} {n:>5} {cells}")
     means = " ".join(f"{mean_accuracy(results, f):>10.2f}" for f in families)
-    print(f"{'mean':<{width}} {'':>5} {means}", file=out)
+    print(f"{'mean':<{width}} {'':>5} {means}")
 
 
 def mean_accuracy(results, family):
     return float(np.mean([by_family[family].test_accuracy for by_family in results.values()]))
 
 
-def demo(out=sys.stdout):
+def demo():
     start = time.perf_counter()
     families = protocol.FAMILIES
     print(
         "Arora et al.'s small-data protocol on the bundled UCI datasets: hyper-parameters "
         "chosen on the validation split,\ntest accuracy (%) = mean over the four train/test "
-        "splits; classifier: kernel regression on one-hot targets.",
-        file=out,
+        "splits; classifier: kernel regression on one-hot targets."
     )
     results = run_protocol(bundled_datasets(), families)
-    print_table(results, families, out=out)
-    print(
-        f"time: {time.perf_counter() - start:.1f} s (including compilation on first use)", file=out
-    )
+    print_table(results, families)
+    print(f"time: {time.perf_counter() - start:.1f} s (including compilation on first use)")
 
 
-def benchmark(args, out=sys.stdout):
+def benchmark(args):
     start = time.perf_counter()
     data = pathlib.Path(args.data)
     if not data.is_dir():
@@ -93,21 +90,21 @@ def benchmark(args, out=sys.stdout):
     families = _parse_families(args.kernels)
     folders, skipped = _selected_folders(data, args.max_samples)
     for name, reason in skipped:
-        print(f"skipped {name}: {reason}", file=out)
+        print(f"skipped {name}: {reason}")
     if not folders:
         raise SystemExit(f"no dataset folder in {str(data)!r} qualifies")
     results = run_protocol(folders, families, progress=True, threads=args.threads)
-    print_table(results, families, out=out)
+    print_table(results, families)
     if args.out:
         _write_csv(results, args.out)
-        print(f"wrote {args.out}", file=out)
+        print(f"wrote {args.out}")
     if args.plot:
         _plot(results, args.plot)
-        print(f"wrote {args.plot}", file=out)
-    _print_published(data / "published.csv", results, out)
-    print(f"{len(results)} datasets in {time.perf_counter() - start:.1f} s", file=out)
+        print(f"wrote {args.plot}")
+    _print_published(data / "published.csv", results)
+    print(f"{len(results)} datasets in {time.perf_counter() - start:.1f} s")
     for family in families:
-        print(f"mean accuracy {family}: {mean_accuracy(results, family):.2f}", file=out)
+        print(f"mean accuracy {family}: {mean_accuracy(results, family):.2f}")
 
 
 def _parse_families(text):
@@ -181,7 +178,7 @@ def _plot(results, path):
     figure.savefig(path, dpi=120)
 
 
-def _print_published(path, results, out):
+def _print_published(path, results):
     """Published accuracies (random forest, Gaussian SVM) for the datasets that ran, when the
     collection has a ``published.csv`` (columns ``dataset``, ``fd_rf_caret``, ``fd_svm_C``)."""
     if not path.exists():
@@ -196,8 +193,7 @@ def _print_published(path, results, out):
         if len(values) == len(names):
             print(
                 f"published {label} ({column}) on these {len(names)} datasets: "
-                f"{np.mean(values):.2f}",
-                file=out,
+                f"{np.mean(values):.2f}"
             )
 
 

@@ -1,0 +1,127 @@
+"""The UCI benchmark protocol and the command line (``python -m fastntk demo`` / ``benchmark``).
+
+The protocol's choice, made from one eigendecomposition per kernel, is checked against a brute
+force over the same grid with one ``KernelClassifier`` fit per (kernel, alpha)."""
+
+import csv
+import gzip
+import shutil
+
+import numpy as np
+import pytest
+
+import fastntk as fk
+from fastntk import __main__ as cli
+from fastntk import protocol
+from fastntk.datasets import load_uci
+
+BUNDLED = {folder.name: folder for folder in cli.bundled_datasets()}
+
+
+def brute_force_choice(dataset, family, alphas):
+    best = (-1.0, None, None)
+    X, y = dataset.X, dataset.y
+    for kernel in protocol.candidate_kernels(family, X.shape[1]):
+        for alpha in alphas:
+            model = fk.KernelClassifier(kernel, alpha=alpha, relative_alpha=True)
+            accuracy = model.fit(X[dataset.train], y[dataset.train]).score(
+                X[dataset.validation], y[dataset.validation]
+            )
+            if accuracy > best[0] + 1e-12:
+                best = (accuracy, kernel, alpha)
+    return best
+
+
+@pytest.mark.parametrize("family", ["linear", "gaussian", "ntk"])
+def test_choice_equals_brute_force_over_the_grid(family):
+    dataset = load_uci(BUNDLED["iris"])
+    alphas = (1.0, 1e-2, 1e-4)
+    result = protocol.evaluate(dataset, family, alphas=alphas)
+    accuracy, kernel, alpha = brute_force_choice(dataset, family, alphas)
+    assert result.val_accuracy == pytest.approx(100 * accuracy)
+    assert (result.kernel, result.alpha) == (kernel, alpha)
+    tests = []
+    for train, test in dataset.folds:
+        model = fk.KernelClassifier(kernel, alpha=alpha, relative_alpha=True)
+        tests.append(
+            model.fit(dataset.X[train], dataset.y[train]).score(dataset.X[test], dataset.y[test])
+        )
+    assert result.test_accuracy == pytest.approx(100 * np.mean(tests))
+
+
+def test_candidate_grids():
+    assert len(protocol.candidate_kernels("ntk", 8)) == 15
+    assert all(k.frozen < k.depth for k in protocol.candidate_kernels("ntk", 8))
+    assert [k.depth for k in protocol.candidate_kernels("nngp", 8)] == [1, 2, 3, 4, 5]
+    assert protocol.candidate_kernels("gaussian", 4)[2] == fk.Gaussian(lengthscale=2.0)
+    with pytest.raises(ValueError, match="unknown kernel family"):
+        protocol.candidate_kernels("rbf", 4)
+
+
+def test_bundled_datasets_are_small_and_load():
+    assert len(BUNDLED) >= 5
+    total = sum(path.stat().st_size for folder in BUNDLED.values() for path in folder.iterdir())
+    assert total < 1_000_000
+    for folder in BUNDLED.values():
+        dataset = load_uci(folder)
+        assert len(dataset.folds) == 4 and dataset.X.shape[0] <= 1000
+
+
+def _collection(tmp_path):
+    """A directory with two bundled datasets, one with a second data file, one too large."""
+    for name in ("iris", "wine"):
+        shutil.copytree(BUNDLED[name], tmp_path / name)
+    two_files = tmp_path / "two-files"
+    shutil.copytree(BUNDLED["glass"], two_files)
+    (two_files / "glass.txt.gz").rename(two_files / "two-files.txt.gz")
+    with gzip.open(two_files / "two-files.txt.gz", "rt") as file:
+        text = file.read().replace("n_arquivos= 1", "n_arquivos= 2")
+    with gzip.open(two_files / "two-files.txt.gz", "wt") as file:
+        file.write(text)
+    shutil.copytree(BUNDLED["pima"], tmp_path / "pima")  # 768 rows: over --max-samples 500
+    (tmp_path / "published.csv").write_text(
+        "dataset,fd_rf_caret,fd_svm_C\niris,96.0,96.6\nwine,98.9,98.3\npima,76.3,78.3\n"
+    )
+    return tmp_path
+
+
+def test_benchmark_command(tmp_path, capsys):
+    data = _collection(tmp_path / "data")
+    out = tmp_path / "results.csv"
+    argv = [
+        "benchmark",
+        "--data",
+        str(data),
+        "--max-samples",
+        "500",
+        "--kernels",
+        "linear,polynomial",
+        "--out",
+        str(out),
+    ]
+    assert cli.main(argv) == 0
+    printed = capsys.readouterr().out.splitlines()
+    assert any(line.startswith("skipped two-files") for line in printed)
+    assert any(line.startswith("skipped pima: more than 500") for line in printed)
+    with open(out, newline="") as file:
+        rows = list(csv.DictReader(file))
+    assert list(rows[0]) == list(cli.CSV_COLUMNS)
+    assert sorted({row["dataset"] for row in rows}) == ["iris", "wine"]
+    assert sorted({row["kernel"] for row in rows}) == ["linear", "polynomial"]
+    for family in ("linear", "polynomial"):
+        mean = np.mean([float(row["test_accuracy"]) for row in rows if row["kernel"] == family])
+        line = next(line for line in printed if line.startswith(f"mean accuracy {family}: "))
+        assert float(line.split(": ")[1]) == pytest.approx(mean, abs=0.01)
+    assert printed[-2].startswith("mean accuracy linear: ")
+    assert printed[-1].startswith("mean accuracy polynomial: ")
+    published = next(line for line in printed if "random forest" in line)
+    assert published.endswith(f"{np.mean([96.0, 98.9]):.2f}")
+
+
+def test_benchmark_command_bad_arguments(tmp_path):
+    with pytest.raises(SystemExit, match="not a directory"):
+        cli.main(["benchmark", "--data", str(tmp_path / "missing")])
+    with pytest.raises(SystemExit, match="unknown kernel"):
+        cli.main(["benchmark", "--data", str(tmp_path), "--kernels", "rbf"])
+    with pytest.raises(SystemExit, match="no dataset folder"):
+        cli.main(["benchmark", "--data", str(tmp_path)])
