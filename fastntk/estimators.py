@@ -520,7 +520,7 @@ class KernelRegressorCV(_Regressor):
         n = X.shape[0]
         available = available_memory_bytes() or 2**34
         per_pass = max(1, int(available // 4 // (n * n * dtype.itemsize)))
-        for group in _network_groups(kernels):
+        for group in network_groups(kernels):
             if len(group) == 1 or self.device != "cpu":
                 for kernel in group:
                     yield kernel, self._training_matrix(kernel, X)
@@ -532,7 +532,7 @@ class KernelRegressorCV(_Regressor):
                 del stacked
 
 
-def _network_groups(kernels):
+def network_groups(kernels):
     """Kernels grouped so that each group of network kernels shares one Gram pass."""
     from .network import _NetworkKernel
 

@@ -24,7 +24,7 @@ import numpy as np
 
 from . import engine, solvers
 from .classic import Gaussian, Linear, Polynomial
-from .estimators import KernelClassifier
+from .estimators import KernelClassifier, network_groups
 from .network import NNGP, NTK
 
 #: The kernel families of the benchmark, in the order they are reported.
@@ -36,6 +36,11 @@ ALPHAS = tuple(float(a) for a in np.logspace(1, -7, 17))
 #: Network depths tried (Arora et al. use 1 to 5).
 DEPTHS = (1, 2, 3, 4, 5)
 
+#: Bias standard deviations of the networks tried: none (Arora et al.'s kernel, which is
+#: positively homogeneous, so a classifier without an intercept sees only the direction of x)
+#: and a bias of the weights' scale.
+BIAS_STDS = (0.0, 1.0)
+
 
 def candidate_kernels(family, n_features):
     """The kernels a family tries, simplest first (ties in accuracy go to the first).
@@ -44,7 +49,7 @@ def candidate_kernels(family, n_features):
     ``coef0 = 1``; gaussian: lengthscales ``s sqrt(d)``, s in {1/4, 1/2, 1, 2, 4} (for
     standardised features the typical distance is ``sqrt(2 d)``); nngp: ReLU depths 1 to 5;
     ntk: ReLU depth ``D`` in 1 to 5 with ``F`` in 0 to ``D - 1`` frozen layers (``F = D`` is the
-    NNGP).
+    NNGP); the networks with each ``b_std`` of ``BIAS_STDS``.
     """
     if family == "linear":
         return [Linear(c=0.0), Linear(c=1.0)]
@@ -54,9 +59,14 @@ def candidate_kernels(family, n_features):
         root_d = math.sqrt(n_features)
         return [Gaussian(lengthscale=scale * root_d) for scale in (0.25, 0.5, 1.0, 2.0, 4.0)]
     if family == "nngp":
-        return [NNGP(depth=depth) for depth in DEPTHS]
+        return [NNGP(depth=depth, b_std=b_std) for b_std in BIAS_STDS for depth in DEPTHS]
     if family == "ntk":
-        return [NTK(depth=depth, frozen=frozen) for depth in DEPTHS for frozen in range(depth)]
+        return [
+            NTK(depth=depth, frozen=frozen, b_std=b_std)
+            for b_std in BIAS_STDS
+            for depth in DEPTHS
+            for frozen in range(depth)
+        ]
     raise ValueError(f"unknown kernel family {family!r}; choose from {FAMILIES}")
 
 
@@ -128,12 +138,12 @@ def _select(dataset, kernels, alphas, threads):
 
 def _gram_pairs(kernels, X_train, X_val):
     """``(kernel, K(train, train), K(val, train))`` for each kernel; network kernels that
-    share activation and variances come from one pass each."""
-    networks = [k for k in kernels if isinstance(k, (NNGP, NTK))]
-    others = [k for k in kernels if not isinstance(k, (NNGP, NTK))]
-    if networks:
-        K_train = engine.gram_many(networks, X_train)
-        K_val = engine.gram_many(networks, X_val, X_train)
-        yield from zip(networks, K_train, K_val, strict=True)
-    for kernel in others:
-        yield kernel, engine.gram(kernel, X_train), engine.gram(kernel, X_val, X_train)
+    share activation and variances come from one pass per group."""
+    for group in network_groups(kernels):
+        if isinstance(group[0], (NNGP, NTK)):
+            K_train = engine.gram_many(group, X_train)
+            K_val = engine.gram_many(group, X_val, X_train)
+            yield from zip(group, K_train, K_val, strict=True)
+        else:
+            for kernel in group:
+                yield kernel, engine.gram(kernel, X_train), engine.gram(kernel, X_val, X_train)

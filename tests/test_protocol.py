@@ -50,9 +50,10 @@ def test_choice_equals_brute_force_over_the_grid(family):
 
 
 def test_candidate_grids():
-    assert len(protocol.candidate_kernels("ntk", 8)) == 15
+    assert len(protocol.candidate_kernels("ntk", 8)) == 15 * len(protocol.BIAS_STDS)
     assert all(k.frozen < k.depth for k in protocol.candidate_kernels("ntk", 8))
-    assert [k.depth for k in protocol.candidate_kernels("nngp", 8)] == [1, 2, 3, 4, 5]
+    nngps = protocol.candidate_kernels("nngp", 8)
+    assert [k.depth for k in nngps] == [1, 2, 3, 4, 5] * len(protocol.BIAS_STDS)
     assert protocol.candidate_kernels("gaussian", 4)[2] == fk.Gaussian(lengthscale=2.0)
     with pytest.raises(ValueError, match="unknown kernel family"):
         protocol.candidate_kernels("rbf", 4)
