@@ -3,7 +3,7 @@
 Importing fastntk never touches a CUDA driver.
 """
 
-from . import solvers
+from . import datasets, features, solvers
 from .activations import ABReLU, Abs, Custom, Erf, Identity, LeakyReLU, ReLU, Step
 from .classic import ArcCosine, Gaussian, Laplacian, Linear, Polynomial
 from .engine import diag, gram, gram_many
@@ -15,6 +15,7 @@ from .estimators import (
     KernelRegressorCV,
     NotFittedError,
 )
+from .finite import FiniteNetwork
 from .network import NNGP, NTK
 
 __version__ = "0.1.0"
@@ -25,6 +26,7 @@ __all__ = [
     "ArcCosine",
     "Custom",
     "Erf",
+    "FiniteNetwork",
     "Gaussian",
     "GradientDescentRegressor",
     "Identity",
@@ -42,7 +44,9 @@ __all__ = [
     "ReLU",
     "Step",
     "__version__",
+    "datasets",
     "diag",
+    "features",
     "gram",
     "gram_many",
     "solvers",

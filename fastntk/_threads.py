@@ -17,14 +17,23 @@ def usable_cpus():
         return os.cpu_count() or 1
 
 
-def resolve_threads(threads):
-    """``threads`` checked, or ``FASTNTK_SOLVER_THREADS``, or every usable CPU."""
-    if threads is None:
-        configured = os.environ.get("FASTNTK_SOLVER_THREADS")
-        return (
-            check_int(int(configured), "FASTNTK_SOLVER_THREADS", 1) if configured else usable_cpus()
-        )
-    return check_int(threads, "threads", 1)
+#: Matrices up to this order are factorized with one thread by default: their LAPACK work is
+#: too short for a second thread to pay for its synchronisation (and it loses badly whenever
+#: another process holds a core).
+SINGLE_THREAD_ORDER = 2048
+
+
+def resolve_threads(threads, order=None):
+    """``threads`` checked; by default ``FASTNTK_SOLVER_THREADS``, else one thread for matrices
+    of order up to ``SINGLE_THREAD_ORDER``, else every usable CPU."""
+    if threads is not None:
+        return check_int(threads, "threads", 1)
+    configured = os.environ.get("FASTNTK_SOLVER_THREADS")
+    if configured:
+        return check_int(int(configured), "FASTNTK_SOLVER_THREADS", 1)
+    if order is not None and order <= SINGLE_THREAD_ORDER:
+        return 1
+    return usable_cpus()
 
 
 @functools.cache

@@ -152,6 +152,10 @@ class _KernelModel(_Estimator):
     def _dtype(self):
         return resolve_dtype(self.dtype)
 
+    @property
+    def _progress(self):
+        return bool(getattr(self, "progress", False))
+
     def _check_kernel_parameter(self, kernel):
         if isinstance(kernel, str):
             if kernel != "precomputed":
@@ -186,7 +190,7 @@ class _KernelModel(_Estimator):
             return np.array(X, dtype=dtype, order="C", copy=True)
         check_fits_in_memory(n * n * dtype.itemsize, f"the {n} x {n} training kernel")
         buffer = np.empty((n, n), dtype=dtype, order="F")
-        engine.gram(kernel, self.X_fit_, out=buffer, device=self.device)
+        engine.gram(kernel, self.X_fit_, out=buffer, device=self.device, progress=self._progress)
         return buffer.T
 
     def _predict_inputs(self, X):
@@ -295,8 +299,8 @@ class KernelRegressor(_Regressor):
         ``max_iter`` of ``nystrom_fit``).
     progress : show the Gram matrix's or the conjugate gradients' progress.
     dtype : float64 (default) or float32, of the kernel matrix and the solve.
-    device : where the Gram matrices are computed ("cpu"; see ``fastntk.gram``).
-    threads : BLAS threads of the solver (default: every CPU this process may use).
+    device : where the Gram matrices are computed: "cpu", "cuda" or "auto" (``fastntk.gram``).
+    threads : BLAS threads of the solver (default: one up to n = 2048, else every usable CPU).
 
     Attributes
     ----------

@@ -94,7 +94,7 @@ def nystrom_fit(
         raise ValueError(f"n_centers must be <= the number of samples {n}, got {m}")
     tol = DEFAULT_TOLERANCE[dtype] if tol is None else check_positive(tol, "tol")
     max_iter = check_int(max_iter, "max_iter", 1)
-    threads = resolve_threads(threads)
+    threads = resolve_threads(threads, m)
 
     rng = np.random.default_rng(seed)
     center_indices = np.sort(rng.choice(n, size=m, replace=False))

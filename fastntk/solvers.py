@@ -21,8 +21,9 @@ that a fit holds one ``n x n`` matrix; otherwise the matrix is copied first and 
 never changed. A failed in-place Cholesky has overwritten one triangle; it is restored from the
 other (the matrix is symmetric), so no second copy is ever held.
 
-All LAPACK work runs with ``threads`` BLAS threads (default: ``FASTNTK_SOLVER_THREADS`` or every
-CPU this process may use); on a busy machine ``threads=1`` is often much faster.
+All LAPACK work runs with ``threads`` BLAS threads (default: ``FASTNTK_SOLVER_THREADS``, else
+one for matrices of order up to 2048 and every CPU this process may use above); on a busy
+machine ``threads=1`` is often much faster.
 """
 
 import warnings
@@ -67,7 +68,8 @@ def factorize(
     A ``Factorization``: ``.solve(B)`` is ``(K + lambda I)^+ B``.
     """
     matrix, noise = _prepare(K, alpha, relative_alpha, overwrite_K)
-    return _factorize(matrix, noise, _check_method(method), resolve_threads(threads))
+    threads = resolve_threads(threads, matrix.shape[0])
+    return _factorize(matrix, noise, _check_method(method), threads)
 
 
 def solve(K, y, alpha=0.0, **options):
@@ -219,7 +221,7 @@ class RegularizationPath:
 
     def __init__(self, K, *, relative_alpha=False, overwrite_K=False, threads=None):
         matrix, _ = _prepare(K, 0.0, False, overwrite_K)
-        self.threads = resolve_threads(threads)
+        self.threads = resolve_threads(threads, matrix.shape[0])
         self.relative_alpha = bool(relative_alpha)
         self.mean_diagonal = float(np.mean(np.diagonal(matrix)))
         self.eigenvalues, self.eigenvectors = _eigh(matrix, self.threads)
