@@ -148,7 +148,7 @@ def test_request_too_large_for_memory_fails_before_allocating():
 
 
 @pytest.mark.parametrize("device", ["gpu", "CUDA:0", None])
-def test_device_other_than_cpu_is_an_error(device):
+def test_unknown_device_is_an_error(device):
     out = untouched_out()
     with pytest.raises(ValueError, match="device"):
         fk.gram(fk.NTK(2), X, out=out, device=device)
