@@ -9,6 +9,22 @@ import scipy.sparse
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
+def as_real_array(array, name):
+    """``array`` as an ndarray of real numbers (object arrays converted when their elements
+    are numbers); complex, string and other dtypes are errors."""
+    array = np.asarray(array)
+    if array.dtype == object:
+        try:
+            array = array.astype(np.float64)
+        except (TypeError, ValueError) as error:
+            raise TypeError(f"{name} must hold real numbers, got dtype object: {error}") from error
+    if np.issubdtype(array.dtype, np.complexfloating):
+        raise ValueError(f"{name} must be real: Complex data not supported (dtype {array.dtype})")
+    if not (np.issubdtype(array.dtype, np.number) or array.dtype == np.bool_):
+        raise TypeError(f"{name} must hold real numbers, got dtype {array.dtype}")
+    return array
+
+
 def check_matrix(array, name):
     """Return ``array`` as a 2-D, non-empty, finite, real numeric ndarray (not yet converted).
 
@@ -22,16 +38,7 @@ def check_matrix(array, name):
             f"{name} is a sparse matrix; sparse input is not supported, pass a dense array "
             "(e.g. .toarray())"
         )
-    array = np.asarray(array)
-    if array.dtype == object:
-        try:
-            array = array.astype(np.float64)
-        except (TypeError, ValueError) as error:
-            raise TypeError(f"{name} must hold real numbers, got dtype object: {error}") from error
-    if np.issubdtype(array.dtype, np.complexfloating):
-        raise ValueError(f"{name} must be real: Complex data not supported (dtype {array.dtype})")
-    if not (np.issubdtype(array.dtype, np.number) or array.dtype == np.bool_):
-        raise TypeError(f"{name} must hold real numbers, got dtype {array.dtype}")
+    array = as_real_array(array, name)
     if array.ndim != 2:
         raise ValueError(
             f"{name} must be 2-D (n_samples, n_features), got shape {array.shape}. Reshape your "

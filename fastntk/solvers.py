@@ -34,7 +34,7 @@ from scipy.linalg import LinAlgWarning, lapack
 
 from . import _engine_core as core
 from ._threads import blas_threads, resolve_threads
-from ._validation import FLOAT_DTYPES, check_positive
+from ._validation import FLOAT_DTYPES, as_real_array, check_positive
 
 #: Diagonal jitter tried in turn when ``K + lambda I`` is not numerically positive definite,
 #: relative to the mean of ``K``'s diagonal: from about 1e4 roundings up to a level that still
@@ -302,16 +302,7 @@ def check_targets(y, n):
     """``y`` as a finite float array of shape (n,) or (n, t)."""
     if y is None:
         raise ValueError("fitting requires y to be passed, but the target y is None")
-    y = np.asarray(y)
-    if y.dtype == object:
-        try:
-            y = y.astype(np.float64)
-        except (TypeError, ValueError) as error:
-            raise TypeError(f"y must hold real numbers, got dtype object: {error}") from error
-    if not (np.issubdtype(y.dtype, np.number) or y.dtype == np.bool_):
-        raise TypeError(f"y must hold real numbers, got dtype {y.dtype}")
-    if np.issubdtype(y.dtype, np.complexfloating):
-        raise TypeError(f"y must be real, got complex dtype {y.dtype}")
+    y = as_real_array(y, "y")
     if y.ndim not in (1, 2):
         raise ValueError(f"y must have shape (n,) or (n, t), got {y.shape}")
     if y.shape[0] != n:
@@ -353,13 +344,9 @@ def _prepare(K, alpha, relative_alpha, overwrite_K):
     """``(matrix, noise)``: ``K`` validated as a C-ordered float square matrix that may be
     overwritten (a copy unless ``overwrite_K`` and ``K`` can serve as it is), and ``lambda``."""
     alpha = check_positive(alpha, "alpha", allow_zero=True)
-    K_array = np.asarray(K)
+    K_array = as_real_array(K, "K")
     if K_array.ndim != 2 or K_array.shape[0] != K_array.shape[1] or K_array.shape[0] == 0:
         raise ValueError(f"K must be a non-empty square matrix, got shape {K_array.shape}")
-    if not (np.issubdtype(K_array.dtype, np.number) or K_array.dtype == np.bool_) or (
-        np.issubdtype(K_array.dtype, np.complexfloating)
-    ):
-        raise TypeError(f"K must hold real numbers, got dtype {K_array.dtype}")
     in_place = overwrite_K and isinstance(K, np.ndarray) and K.dtype in FLOAT_DTYPES
     in_place = in_place and K.flags.writeable and (K.flags.c_contiguous or K.flags.f_contiguous)
     if in_place:

@@ -255,7 +255,7 @@ def test_blas_threads_are_limited_while_solving():
         (lambda: solvers.solve(np.where(K > 0.5, np.inf, K), Y, 1.0), ValueError, "infinity"),
         (lambda: solvers.solve(K, Y, 1.0, method="qr"), ValueError, "method"),
         (lambda: solvers.solve(K, Y, 1.0, threads=0), ValueError, "threads"),
-        (lambda: solvers.solve(K.astype(complex), Y, 1.0), TypeError, "real"),
+        (lambda: solvers.solve(K.astype(complex), Y, 1.0), ValueError, "Complex"),
         (lambda: solvers.RegularizationPath(K).coefficients(Y, [-1.0]), ValueError, "alphas"),
         (
             lambda: solvers.RegularizationPath(K).gradient_descent_coefficients(Y, [-1], 1),
