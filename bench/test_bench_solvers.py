@@ -19,6 +19,7 @@ import sys
 
 import numpy as np
 import pytest
+import scipy.linalg
 from threadpoolctl import threadpool_limits
 
 import fastntk as fk
@@ -97,6 +98,42 @@ def test_fit_memory_and_time_against_its_parts(benchmark, what):
     )
     extra = {k: round(v, 2) for k, v in result.items() if k in ("gram", "cho_factor")}
     print(f"\n{what}: peak growth / n^2 matrix = {ratio:.4f}, {result['seconds']:.2f} s {extra}")
+
+
+TIME_N = 6000
+TIME_GROUP = f"fit time against gram + cho_factor, NTK(depth=3), n={TIME_N}, in one process"
+
+
+@pytest.fixture(scope="module")
+def timing_data():
+    rng = np.random.default_rng(2)
+    X = rng.standard_normal((TIME_N, 16))
+    y = np.sin(X[:, 0]) + 0.1 * rng.standard_normal(TIME_N)
+    fk.KernelRegressor(fk.NTK(3), alpha=1e-3, threads=1).fit(X[:300], y[:300])  # compile
+    return X, y
+
+
+def test_fit_time(benchmark, timing_data):
+    X, y = timing_data
+    model = fk.KernelRegressor(fk.NTK(3), alpha=1e-3, threads=1)
+    benchmark.group = TIME_GROUP
+    benchmark.pedantic(model.fit, args=(X, y), rounds=3, iterations=1)
+    benchmark.extra_info.update(role="subject")
+
+
+def test_gram_plus_cho_factor_time(benchmark, timing_data):
+    X, _ = timing_data
+
+    def floor():
+        K = np.empty((TIME_N, TIME_N), order="F")
+        fk.gram(fk.NTK(3), X, out=K)
+        K.flat[:: TIME_N + 1] += 1e-3
+        with threadpool_limits(1, user_api="blas"):
+            scipy.linalg.cho_factor(K, overwrite_a=True, check_finite=False)
+
+    benchmark.group = TIME_GROUP
+    benchmark.pedantic(floor, rounds=3, iterations=1)
+    benchmark.extra_info.update(role="reference: gram + cho_factor")
 
 
 PATH_N = 3000
