@@ -30,9 +30,11 @@ def section(commands):
     parts = [START, f"Produced by `python scripts/readme_results.py` on {today}, {cpus} CPUs."]
     for command in commands:
         # The data directory is the reader's own: show its name, not where it lies here.
-        shown = " ".join(["python", *command[1:]]).replace(str(command[-1]), "DIR")
+        shown = " ".join(["python", *command[1:]])
         if "--data" in command:
-            shown += f"  # DIR: {pathlib.Path(command[-1]).name}/"
+            shown = (
+                shown.replace(command[-1], "DIR") + f"  # DIR: {pathlib.Path(command[-1]).name}/"
+            )
         parts += ["", "```", f"$ {shown}", run(command), "```"]
     parts.append(END)
     return "\n".join(parts)
