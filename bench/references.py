@@ -160,3 +160,22 @@ def fresh_output(n, dtype):
     out = np.empty((n, n), dtype=dtype)
     out.fill(1)
     return out
+
+
+#: Source of ``peak()`` for the fresh processes of the memory benchmarks: the process's own
+#: peak resident set (VmHWM). ``ru_maxrss`` would not do: Linux carries it across exec from the
+#: parent, here the pytest process, whose own peak may be larger.
+PEAK_RSS_SOURCE = r"""
+import resource
+
+
+def peak():
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+"""

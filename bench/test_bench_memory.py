@@ -10,20 +10,21 @@ import subprocess
 import sys
 
 import pytest
+from references import PEAK_RSS_SOURCE
 
 CHILD = r"""
-import json, resource, sys, time
+import json, sys, time
 import numpy as np
 import fastntk as fk
 n, d, dtype = int(sys.argv[1]), int(sys.argv[2]), np.dtype(sys.argv[3])
 kernel = fk.NTK(depth=3)
 X = np.random.default_rng(0).standard_normal((n, d))
 kernel(X[:600], dtype=dtype)
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+before = peak()
 start = time.perf_counter()
 K = kernel(X, dtype=dtype)
 seconds = time.perf_counter() - start
-after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+after = peak()
 print(json.dumps({"seconds": seconds, "peak_growth": after - before, "output": K.nbytes}))
 """
 
@@ -34,7 +35,7 @@ def test_peak_memory_of_gram(benchmark, dtype):
 
     def run():
         done = subprocess.run(
-            [sys.executable, "-c", CHILD, str(n), str(d), dtype],
+            [sys.executable, "-c", PEAK_RSS_SOURCE + CHILD, str(n), str(d), dtype],
             capture_output=True,
             text=True,
             check=True,

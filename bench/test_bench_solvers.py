@@ -20,12 +20,13 @@ import sys
 import numpy as np
 import pytest
 import scipy.linalg
+from references import PEAK_RSS_SOURCE
 from threadpoolctl import threadpool_limits
 
 import fastntk as fk
 
 CHILD = r"""
-import json, resource, sys, time
+import json, sys, time
 import numpy as np
 import scipy.linalg
 from threadpoolctl import threadpool_limits
@@ -37,10 +38,6 @@ rng = np.random.default_rng(0)
 X = rng.standard_normal((n, d))
 y = np.sin(X[:, 0]) + 0.1 * rng.standard_normal(n)
 fk.KernelRegressor(kernel, alpha=1e-3, threads=1).fit(X[:500], y[:500])  # compile first
-
-
-def peak():
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
 before = peak()
@@ -83,7 +80,7 @@ def test_fit_memory_and_time_against_its_parts(benchmark, what):
 
     def run():
         done = subprocess.run(
-            [sys.executable, "-c", CHILD, what, str(n), str(d)],
+            [sys.executable, "-c", PEAK_RSS_SOURCE + CHILD, what, str(n), str(d)],
             capture_output=True,
             text=True,
             check=True,

@@ -184,15 +184,17 @@ class _ResidualTracker:
     """The residual ``|b - M x_k| / |b|`` after each CG iteration without extra products.
 
     Each CG iteration applies ``M`` once, to its search direction ``p``, and moves
-    ``x_k = x_{k-1} + a p``; so ``r_k = r_{k-1} - a M p`` with ``a`` read off the step. If a
-    step is not along the last product's input (another CG variant), the residual is NaN.
+    ``x_k = x_{k-1} + a p``; so ``r_k = r_{k-1} - a M p`` with ``a`` read off the step (or
+    ``r_k = b - M x_k`` when the last product was of the iterate itself). Otherwise (another
+    CG variant) the residual is NaN.
     """
 
     def __init__(self, system, right_side):
         self.residuals = []
         self._system = system
         self._norm = float(np.linalg.norm(right_side)) or 1.0
-        self._residual = right_side.astype(np.float64)
+        self._right_side = right_side.astype(np.float64)
+        self._residual = self._right_side
         self._previous = np.zeros_like(right_side)
         self._last = None
         self.operator = LinearOperator(system.shape, matvec=self._matvec, dtype=system.dtype)
@@ -203,13 +205,17 @@ class _ResidualTracker:
         return q
 
     def update(self, x):
-        step = np.asarray(x, dtype=np.float64).ravel() - self._previous
-        self._previous = self._previous + step
+        x = np.asarray(x, dtype=np.float64).ravel()
+        step = x - self._previous
+        self._previous = x.copy()
         p, q = self._last if self._last is not None else (None, None)
         p_norm = float(p @ p) if p is not None else 0.0
         along = float(step @ p) if p is not None else 0.0
         parallel = p_norm > 0 and along**2 >= (1 - 1e-6) * p_norm * float(step @ step)
-        if parallel and np.isfinite(self._residual).all():
+        if p is not None and np.array_equal(p, x):
+            # Some CG versions (SciPy < 1.12) apply M to the iterate itself to check it.
+            self._residual = self._right_side - q
+        elif parallel and np.isfinite(self._residual).all():
             self._residual = self._residual - (along / p_norm) * q
         else:
             self._residual = np.full_like(self._residual, np.nan)
