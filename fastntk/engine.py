@@ -157,6 +157,22 @@ def _gram(kernel, X, Z, *, dtype, out, device, progress, stacked=False):
         result, target, swapped = _prepare_out(out, shape, dtype, stacked)
     if swapped:
         X, Z = Z, X
+    rows, diagonal_x = prepared_rows(kernel, spec, X, Z, dtype, symmetric)
+    if gpu is not None:
+        launches = gpu.n_row_blocks(target.shape, dtype, out_on_gpu)
+        with _progress_bar(progress, launches, "row block") as bar:
+            gpu.fill(spec, X, Z, rows, diagonal_x, target, symmetric, bar)
+        return result
+    _run_tiles(kernel, spec, X, Z, rows, target, symmetric, progress)
+    if symmetric:
+        core.set_diagonal(target, diagonal_x)
+    return result
+
+
+def prepared_rows(kernel, spec, X, Z, dtype, symmetric):
+    """``(rows, diagonal_x)``: the per-row data the tile hooks read, ``(rows_x, rows_z,
+    exact_rows_x, exact_rows_z)`` (the exact rows, in float64, only for float32), and
+    ``k(x, x)`` of every row of ``X``, checked finite (as ``k(z, z)``)."""
     rows_x = _row_info(spec, X)
     diagonal_x = _finite_diagonal(kernel, spec, rows_x, dtype)
     if symmetric:
@@ -169,16 +185,7 @@ def _gram(kernel, X, Z, *, dtype, out, device, progress, stacked=False):
         exact_rows_z = exact_rows_x if symmetric else _row_info(spec, Z.astype(np.float64))
     else:
         exact_rows_x = exact_rows_z = np.empty((0, 0), dtype=np.float64)
-    rows = (rows_x, rows_z, exact_rows_x, exact_rows_z)
-    if gpu is not None:
-        launches = gpu.n_row_blocks(target.shape, dtype, out_on_gpu)
-        with _progress_bar(progress, launches, "row block") as bar:
-            gpu.fill(spec, X, Z, rows, diagonal_x, target, symmetric, bar)
-        return result
-    _run_tiles(kernel, spec, X, Z, rows, target, symmetric, progress)
-    if symmetric:
-        core.set_diagonal(target, diagonal_x)
-    return result
+    return (rows_x, rows_z, exact_rows_x, exact_rows_z), diagonal_x
 
 
 def _row_info(spec, X):

@@ -32,21 +32,12 @@ class KernelOperator(LinearOperator):
             raise TypeError(f"KernelOperator takes a single kernel, got {kernel!r}")
         X, Z, dtype, symmetric = check_gram_inputs(X, Z, dtype, None)
         spec = kernel._spec(X.shape[1], dtype)
-        rows_x = engine._row_info(spec, X)
-        diagonal_x = engine._finite_diagonal(kernel, spec, rows_x, dtype)[0]
-        rows_z = rows_x if symmetric else engine._row_info(spec, Z)
-        if not symmetric:
-            engine._finite_diagonal(kernel, spec, rows_z, dtype)
-        if dtype == np.float32:
-            exact_x = engine._row_info(spec, X.astype(np.float64))
-            exact_z = exact_x if symmetric else engine._row_info(spec, Z.astype(np.float64))
-        else:
-            exact_x = exact_z = np.empty((0, 0))
+        rows, diagonal_x = engine.prepared_rows(kernel, spec, X, Z, dtype, symmetric)
         self.kernel = kernel
         self._spec = spec
         self._X, self._Z = X, Z
-        self._rows = (rows_x, rows_z, exact_x, exact_z)
-        self._diagonal = diagonal_x if symmetric else np.empty(0, dtype=dtype)
+        self._rows = rows
+        self._diagonal = diagonal_x[0] if symmetric else np.empty(0, dtype=dtype)
         self._products = core.strip_products if kernel._cacheable else core.strip_products_uncached
         super().__init__(dtype=dtype, shape=(X.shape[0], Z.shape[0]))
 
