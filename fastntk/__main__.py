@@ -11,7 +11,6 @@ rows, as Arora et al.), writes a CSV, and ends with one line per kernel family,
 """
 
 import argparse
-import contextlib
 import csv
 import pathlib
 import sys
@@ -21,6 +20,7 @@ import numpy as np
 
 from . import protocol
 from .datasets import _read_description, load_uci
+from .engine import progress_bar
 
 CSV_COLUMNS = (
     "dataset",
@@ -44,7 +44,7 @@ def run_protocol(folders, families, *, progress=False, threads=None):
     """Results of every family on every dataset folder, as ``{dataset: {family: Result}}``."""
     datasets = [load_uci(folder) for folder in folders]
     results = {dataset.name: {} for dataset in datasets}
-    with _progress_bar(progress, len(datasets) * len(families)) as bar:
+    with progress_bar(progress, len(datasets) * len(families), "fit", desc="protocol") as bar:
         for dataset in datasets:
             for family in families:
                 bar.set_description(f"{dataset.name} {family}")
@@ -195,28 +195,6 @@ def _print_published(path, results):
                 f"published {label} ({column}) on these {len(names)} datasets: "
                 f"{np.mean(values):.2f}"
             )
-
-
-class _Silent:
-    def update(self, _):
-        pass
-
-    def set_description(self, _):
-        pass
-
-
-@contextlib.contextmanager
-def _progress_bar(progress, total):
-    if progress:
-        try:
-            from tqdm.auto import tqdm
-        except ImportError:
-            progress = False
-    if not progress:
-        yield _Silent()
-        return
-    with tqdm(total=total, unit="fit", file=sys.stderr) as bar:
-        yield bar
 
 
 def main(argv=None):

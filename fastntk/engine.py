@@ -160,7 +160,7 @@ def _gram(kernel, X, Z, *, dtype, out, device, progress, stacked=False):
     rows, diagonal_x = prepared_rows(kernel, spec, X, Z, dtype, symmetric)
     if gpu is not None:
         launches = gpu.n_row_blocks(target.shape, dtype, out_on_gpu)
-        with _progress_bar(progress, launches, "row block") as bar:
+        with progress_bar(progress, launches, "row block") as bar:
             gpu.fill(spec, X, Z, rows, diagonal_x, target, symmetric, bar)
         return result
     _run_tiles(kernel, spec, X, Z, rows, target, symmetric, progress)
@@ -225,7 +225,7 @@ def _run_tiles(kernel, spec, X, Z, rows, out, symmetric, progress):
     limit = _blas_controller().limit(limits=1, user_api="blas")
     # Pure-Python mode only: variances near underflow overflow their inverse roots (handled).
     quiet = np.errstate(over="ignore")
-    with limit, quiet, _progress_bar(progress, len(tiles), "tile") as bar:
+    with limit, quiet, progress_bar(progress, len(tiles), "tile") as bar:
         for batch in batches:
             fill(spec, X, Z, *rows, out, batch, tile, workers, symmetric)
             bar.update(len(batch))
@@ -241,9 +241,13 @@ class _Silent:
     def update(self, _):
         pass
 
+    def set_description(self, _):
+        pass
+
 
 @contextlib.contextmanager
-def _progress_bar(progress, total, unit):
+def progress_bar(progress, total, unit, desc="gram"):
+    """A tqdm bar when ``progress`` (and tqdm is installed), else one that shows nothing."""
     if not progress:
         yield _Silent()
         return
@@ -252,5 +256,5 @@ def _progress_bar(progress, total, unit):
     except ImportError:
         yield _Silent()
         return
-    with tqdm(total=total, unit=unit, desc="gram") as bar:
+    with tqdm(total=total, unit=unit, desc=desc) as bar:
         yield bar

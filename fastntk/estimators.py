@@ -358,7 +358,7 @@ class KernelRegressor(_Regressor):
         factorization = solvers.factorize(
             self._training_matrix(self.kernel, X),
             self.alpha,
-            method=self.solver if self.solver != "nystrom" else "auto",
+            method=self.solver,
             relative_alpha=self.relative_alpha,
             overwrite_K=True,
             threads=self.threads,
