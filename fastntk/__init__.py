@@ -3,20 +3,16 @@
 Importing fastntk never touches a CUDA driver.
 """
 
-from . import datasets, features, solvers
+from . import config, datasets, declarations, features, solvers
+from ._estimator import NotFittedError
 from .activations import ABReLU, Abs, Custom, Erf, Identity, LeakyReLU, ReLU, Step
 from .classic import ArcCosine, Gaussian, Laplacian, Linear, Polynomial
-from .engine import diag, gram, gram_many
-from .estimators import (
-    GradientDescentRegressor,
-    KernelClassifier,
-    KernelClassifierCV,
-    KernelRegressor,
-    KernelRegressorCV,
-    NotFittedError,
-)
+from .classification import KernelClassifier
+from .engine import diag, gram, gram_block, gram_many
 from .finite import FiniteNetwork
+from .model_selection import KernelClassifierCV, KernelRegressorCV
 from .network import NNGP, NTK
+from .regression import GradientDescentRegressor, KernelRegressor
 
 __version__ = "0.1.0"
 
@@ -44,10 +40,13 @@ __all__ = [
     "ReLU",
     "Step",
     "__version__",
+    "config",
     "datasets",
+    "declarations",
     "diag",
     "features",
     "gram",
+    "gram_block",
     "gram_many",
     "solvers",
 ]

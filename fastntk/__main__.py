@@ -19,7 +19,7 @@ import time
 import numpy as np
 
 from . import protocol
-from .datasets import _read_description, load_uci
+from .datasets import load_uci, read_description
 from .engine import progress_bar
 
 CSV_COLUMNS = (
@@ -122,7 +122,7 @@ def _selected_folders(data, max_samples):
     selected, skipped = [], []
     for folder in sorted(path for path in data.iterdir() if path.is_dir()):
         try:
-            description = _read_description(folder, folder.name)
+            description = read_description(folder, folder.name)
         except (FileNotFoundError, ValueError) as error:
             skipped.append((folder.name, str(error)))
             continue

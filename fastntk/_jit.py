@@ -9,11 +9,13 @@ compiled code of one fastntk function includes functions from other files, so ev
 is stamped with all of the package's source files: an edit anywhere in fastntk recompiles.
 """
 
+import functools
 import pathlib
 
 from numba import njit
+from numba.extending import overload
 
-_COMMON = {"cache": True, "error_model": "numpy", "fastmath": {"contract"}}
+_COMMON = {"error_model": "numpy", "fastmath": {"contract"}}
 
 
 def _package_stamp():
@@ -37,15 +39,61 @@ def _cached(decorator):
     return decorate
 
 
-#: Small scalar or serial functions: the maths of a kernel, callable from any compiled code.
-jit = _cached(njit(**_COMMON))
+#: Small scalar or serial functions of plain numbers and arrays, callable from any compiled
+#: code and from Python (compiled separately and linked; LLVM inlines the scalar ones into the
+#: loops that call them, which then vectorise).
+jit = _cached(njit(cache=True, **_COMMON))
 
-#: The scalar maths of kernels, inlined into the loops that call them: LLVM's own inliner
-#: leaves larger ones as calls, and a call in a loop stops its vectorisation.
-scalar_jit = _cached(njit(inline="always", **_COMMON))
+#: Scalar maths too large for LLVM's inliner that must still be inlined into the loops that call
+#: them (a call in a loop stops its vectorisation): inlined in Numba's IR, which costs compile
+#: time at each call site, so it is kept to the few functions that need it.
+inline_jit = _cached(njit(cache=True, inline="always", **_COMMON))
 
-#: The parallel tile loops.
-parallel_jit = _cached(njit(parallel=True, **_COMMON))
 
-#: A parallel loop that must not be cached because it is specialised on a user function.
-parallel_jit_uncached = njit(parallel=True, error_model="numpy", fastmath={"contract"})
+def compile_shared(function):
+    """A Numba dispatcher of ``function`` that compiles once per signature in a process and is
+    linked into the compiled functions that call it; never cached on disk on its own (a family
+    declared outside fastntk, whose loops are not cached, then leaves nothing stale there)."""
+    return njit(**_COMMON)(function)
+
+
+def shared(function):
+    """``function`` compiled by ``compile_shared`` for compiled callers, and the plain function
+    for Python callers (the CUDA simulator, ``NUMBA_DISABLE_JIT=1``). Helpers that take a
+    kernel's spec are ``shared``."""
+    compiled = compile_shared(function)
+    overload(function, strict=False)(lambda *args: forwarder(compiled, len(args)))
+    return function
+
+
+@functools.cache
+def forwarder(compiled, arity):
+    """``forward(a0, ..., a<arity - 1>)`` calling ``compiled``: an overload's implementation
+    (Numba's CUDA target does not compile one that takes ``*args``)."""
+    names = ", ".join(f"a{k}" for k in range(arity))
+    namespace = {"compiled": compiled}
+    source = f"def forward({names}):\n    return compiled({names})\n"
+    exec(compile(source, f"<forward to {compiled.py_func.__name__}>", "exec"), namespace)
+    return namespace["forward"]
+
+
+class KernelLoop:
+    """A compiled loop specialised per kernel family: cached on disk for the families declared
+    in fastntk, compiled in each process for the others (Numba's cache would not see their
+    sources change). It releases the GIL, so that several Python threads run it at once.
+
+    ``loop.get(kernel.cacheable)(*args)`` runs it.
+    """
+
+    def __init__(self, function):
+        self.cached = _cached(njit(cache=True, nogil=True, **_COMMON))(function)
+        self.uncached = njit(nogil=True, **_COMMON)(function)
+        self.__doc__ = function.__doc__
+
+    def get(self, cacheable):
+        return self.cached if cacheable else self.uncached
+
+
+def kernel_loop(function):
+    """Decorator: ``function`` as a ``KernelLoop``."""
+    return KernelLoop(function)

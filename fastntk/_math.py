@@ -12,7 +12,7 @@ import numpy as np
 from numba import types
 from numba.extending import overload, register_jitable
 
-from ._jit import scalar_jit
+from ._jit import jit
 
 # asin(x) = x + x z R(z), z = x^2, 0 <= x <= 1/2: monomial coefficients of R, lowest first.
 _ASIN_REMAINDER_FLOAT64 = (
@@ -62,31 +62,31 @@ def asin_remainder(z):
     return _estrin_13(_ASIN_REMAINDER_FLOAT64, z)
 
 
-@overload(asin_remainder, inline="always")
+@overload(asin_remainder)
 def _asin_remainder_typed(z):
     if z == types.float32:
         return lambda z: _estrin_5(_ASIN_REMAINDER_FLOAT32, z)
     return lambda z: _estrin_13(_ASIN_REMAINDER_FLOAT64, z)
 
 
-_estrin_13 = register_jitable(inline="always")(_estrin_13)
-_estrin_5 = register_jitable(inline="always")(_estrin_5)
+_estrin_13 = register_jitable(_estrin_13)
+_estrin_5 = register_jitable(_estrin_5)
 
 
-@scalar_jit
+@jit
 def at_most(a, b):
     """``min(a, b)`` of two numbers that are not NaN. Numba's built-in ``min`` (an overload
     taking ``*args``) does not compile for CUDA; this does, and vectorises the same way."""
     return a if a < b else b
 
 
-@scalar_jit
+@jit
 def at_least(a, b):
     """``max(a, b)`` of two numbers that are not NaN (see ``at_most``)."""
     return a if a > b else b
 
 
-@scalar_jit
+@jit
 def snap_cosine(c, tolerance):
     """A computed cosine ``c`` clipped into [-1, 1], and set to exactly +-1 when it is within
     ``tolerance`` (its rounding-error bound) of +-1.
@@ -110,7 +110,7 @@ def cosine_tolerance(n_features, dtype):
     return (n_features + 4) * np.finfo(dtype).eps
 
 
-@scalar_jit
+@jit
 def _asin_parts(c):
     """``(s, small)`` with ``s = asin(|c|)`` when ``small`` (``|c| <= 1/2``), else
     ``s = asin(sqrt((1 - |c|)/2))``, where ``1 - |c|`` is exact (Sterbenz): angles near 0 and
@@ -124,7 +124,7 @@ def _asin_parts(c):
     return x + x * z * asin_remainder(z), small
 
 
-@scalar_jit
+@jit
 def acos(c):
     """``arccos(c)`` for ``c`` in [-1, 1]: ``pi/2 -+ asin(|c|)``, or ``2 asin(sqrt((1-|c|)/2))``."""
     s, small = _asin_parts(c)
@@ -134,7 +134,7 @@ def acos(c):
     return s + s if c >= 0 else type(c)(math.pi) - (s + s)
 
 
-@scalar_jit
+@jit
 def asin(c):
     """``arcsin(c)`` for ``c`` in [-1, 1], with full relative accuracy near 0."""
     s, small = _asin_parts(c)
@@ -142,7 +142,7 @@ def asin(c):
     return magnitude if c >= 0 else -magnitude
 
 
-@scalar_jit
+@jit
 def sin_of_acos(c):
     """``sin(arccos c) = sqrt((1 - |c|)(1 + |c|))``, accurate where ``c`` is near +-1."""
     one = type(c)(1)
@@ -150,7 +150,7 @@ def sin_of_acos(c):
     return math.sqrt((one - a) * (one + a))
 
 
-@scalar_jit
+@jit
 def rsqrt_or_zero(v):
     """``1/sqrt(v)`` for ``v > 0`` and 0 for ``v <= 0``: a zero vector gets cosine 0, not NaN."""
     return type(v)(1) / math.sqrt(v) if v > 0 else type(v)(0)
@@ -161,7 +161,7 @@ def rsqrt_or_zero(v):
 NEAR_PARALLEL = 1e-5
 
 
-@scalar_jit
+@jit
 def near_parallel(c):
     return abs(c) > 1 - NEAR_PARALLEL
 

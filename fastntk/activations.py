@@ -1,55 +1,76 @@
-"""Activations of the network kernels and their dual activations (MATH.md section 2).
+"""Activations of the network kernels, each one declaration (MATH.md section 2).
 
-For ``(u, v) ~ N(0, [[sxx, sxz], [sxz, szz]])`` the dual activation is
-``T = E[phi(u) phi(v)]`` and its derivative ``Td = E[phi'(u) phi'(v)]``. Each dual below is a
-scalar function of ``sxz``, ``sx = sqrt(sxx)``, ``sz = sqrt(szz)``, ``qx = 1/sqrt(1 + 2 sxx)``,
-``qz`` and the clipped correlation ``c = sxz / (sx sz)`` (0 when either variance is 0), so that
-the Gram loops pass per-row quantities computed once and the diagonal passes ``c = 1`` exactly.
+An activation declares its NumPy form ``phi`` (and ``phi_prime``), its dual
+``(T, Td) = (E[phi(u) phi(v)], E[phi'(u) phi'(v)])`` for
+``(u, v) ~ N(0, [[sxx, sxz], [sxz, szz]])`` as a scalar function of ``sxz``, the clipped
+correlation ``c`` and the per-layer records ``x`` and ``z`` (``variance``, ``root``,
+``inverse_root`` and the quantities it declares in ``rows``), and its parameters. See
+``fastntk.declarations`` for the rules; the network recursion never names an activation.
 """
 
 import math
-from collections import namedtuple
 from dataclasses import dataclass
 
 import numba
 import numpy as np
+import scipy.special
 
 from ._jit import jit
 from ._math import acos, asin, at_least, at_most, sin_of_acos
 from ._validation import check_int, check_real
+from .declarations import Activation
 
-ABReLUSpec = namedtuple("ABReLUSpec", ["a", "b"])
-ErfSpec = namedtuple("ErfSpec", ["scale"])
-StepSpec = namedtuple("StepSpec", ["scale"])
-QuadratureSpec = namedtuple("QuadratureSpec", ["function", "derivative", "nodes", "weights"])
-
-
-class Activation:
-    """Base class of activations; ``has_derivative`` says whether the NTK is defined."""
-
-    has_derivative = True
-    cacheable = True
-
-    def _spec(self, dtype):
-        raise NotImplementedError
+__all__ = ["ABReLU", "Abs", "Activation", "Custom", "Erf", "Identity", "LeakyReLU", "ReLU"]
+__all__ += ["Step", "as_activation", "names"]
 
 
-class _PiecewiseLinear(Activation):
-    """``phi(u) = a u`` for ``u < 0`` and ``b u`` for ``u >= 0`` (ABReLU):
+@jit
+def _relu_parts(c, sx, sz):
+    """The dual of ``max(u, 0)``: ``sx sz (sin theta + (pi - theta) c) / (2 pi)`` and
+    ``(pi - theta) / (2 pi)``, ``theta = arccos c``."""
+    remaining = type(c)(math.pi) - acos(c)
+    inverse_two_pi = type(c)(0.5 / math.pi)
+    return (
+        sx * sz * (sin_of_acos(c) + remaining * c) * inverse_two_pi,
+        remaining * inverse_two_pi,
+    )
+
+
+class PiecewiseLinear(Activation):
+    """``phi(u) = a u`` for ``u < 0`` and ``b u`` for ``u >= 0`` (``slopes = (a, b)``):
     ``T = a b sxz + (b - a)^2 sx sz (sin theta + (pi - theta) c) / (2 pi)``,
-    ``Td = a b + (b - a)^2 (pi - theta) / (2 pi)``, ``theta = arccos c``."""
+    ``Td = a b + (b - a)^2 (pi - theta) / (2 pi)``, ``theta = arccos c``. Subclasses give
+    ``slopes`` and share this dual's compiled code."""
+
+    parameters = ("a", "b")
 
     @property
     def slopes(self):
         raise NotImplementedError
 
-    def _spec(self, dtype):
-        a, b = self.slopes
-        return ABReLUSpec(dtype.type(a), dtype.type(b))
+    def parameter_values(self, dtype):
+        return self.slopes
+
+    def dual(p, sxz, c, x, z):
+        relu_t, relu_td = _relu_parts(c, x.root, z.root)
+        slope_gap = (p.b - p.a) * (p.b - p.a)
+        return p.a * p.b * sxz + slope_gap * relu_t, p.a * p.b + slope_gap * relu_td
+
+    def phi(self, u):
+        """``a u`` for ``u < 0``, ``b u`` for ``u >= 0``, as ``(b - a) max(u, 0) + a u``."""
+        negative_slope, positive_slope = self.slopes
+        values = (positive_slope - negative_slope) * np.maximum(u, 0)
+        if negative_slope != 0:
+            values += negative_slope * u
+        return values
+
+    def phi_prime(self, u):
+        negative_slope, positive_slope = self.slopes
+        return np.where(u < 0, negative_slope, positive_slope).astype(u.dtype)
 
 
 @dataclass(frozen=True)
-class ABReLU(_PiecewiseLinear):
+class ABReLU(PiecewiseLinear):
     """``phi(u) = a u`` for ``u < 0`` and ``b u`` for ``u >= 0``."""
 
     a: float = 0.0
@@ -65,17 +86,20 @@ class ABReLU(_PiecewiseLinear):
 
 
 @dataclass(frozen=True)
-class ReLU(_PiecewiseLinear):
+class ReLU(PiecewiseLinear):
     """``phi(u) = max(u, 0)``."""
 
+    name = "relu"
     slopes = (0.0, 1.0)
 
 
 @dataclass(frozen=True)
-class LeakyReLU(_PiecewiseLinear):
+class LeakyReLU(PiecewiseLinear):
     """``phi(u) = u`` for ``u >= 0`` and ``slope u`` otherwise."""
 
     slope: float = 0.01
+
+    name = "leaky_relu"
 
     def __post_init__(self):
         object.__setattr__(self, "slope", check_real(self.slope, "slope"))
@@ -86,26 +110,48 @@ class LeakyReLU(_PiecewiseLinear):
 
 
 @dataclass(frozen=True)
-class Abs(_PiecewiseLinear):
+class Abs(PiecewiseLinear):
     """``phi(u) = |u|``."""
 
+    name = "abs"
     slopes = (-1.0, 1.0)
 
 
 @dataclass(frozen=True)
-class Identity(_PiecewiseLinear):
+class Identity(PiecewiseLinear):
     """``phi(u) = u``: the network is linear."""
 
+    name = ("identity", "linear")
     slopes = (1.0, 1.0)
 
 
 @dataclass(frozen=True)
 class Erf(Activation):
-    """``phi(u) = erf(u)``: ``T = (2/pi) asin(2 sxz / sqrt((1 + 2 sxx)(1 + 2 szz)))``,
-    ``Td = (4/pi) / sqrt((1 + 2 sxx)(1 + 2 szz) - 4 sxz^2)``."""
+    """``phi(u) = erf(u)``: ``T = (2/pi) asin(2 sxz q_x q_z)``,
+    ``Td = (4/pi) / sqrt((1 + 2 sxx)(1 + 2 szz) - 4 sxz^2)``, ``q = 1 / sqrt(1 + 2 s)``."""
 
-    def _spec(self, dtype):
-        return ErfSpec(dtype.type(1))
+    name = "erf"
+    rows = ("q",)
+
+    def row_values(p, variance):
+        one = type(variance)(1)
+        return (one / math.sqrt(one + (variance + variance)),)
+
+    def dual(p, sxz, c, x, z):
+        one = type(c)(1)
+        two = type(c)(2)
+        pi = type(c)(math.pi)
+        r = at_least(-one, at_most(one, two * sxz * (x.q * z.q)))
+        # (1 + 2 sxx)(1 + 2 szz) - 4 sxz^2, written so that it is >= 1 after rounding.
+        sines = x.root * z.root * sin_of_acos(c)
+        determinant = one + two * (x.root * x.root + z.root * z.root) + (two + two) * sines * sines
+        return two / pi * asin(r), (two + two) / (pi * math.sqrt(determinant))
+
+    def phi(self, u):
+        return scipy.special.erf(u)
+
+    def phi_prime(self, u):
+        return (2 / math.sqrt(math.pi)) * np.exp(-np.square(u))
 
 
 @dataclass(frozen=True)
@@ -113,10 +159,14 @@ class Step(Activation):
     """Heaviside step ``phi(u) = 1[u > 0]``: ``T = (pi - theta) / (2 pi)``. NNGP only: its
     derivative is zero almost everywhere and a delta at 0, so the NTK is not defined."""
 
+    name = "step"
     has_derivative = False
 
-    def _spec(self, dtype):
-        return StepSpec(dtype.type(1))
+    def dual(p, sxz, c, x, z):
+        return (type(c)(math.pi) - acos(c)) * type(c)(0.5 / math.pi), type(c)(0)
+
+    def phi(self, u):
+        return (u > 0).astype(u.dtype)
 
 
 @dataclass(frozen=True)
@@ -137,7 +187,9 @@ class Custom(Activation):
     derivative: object = None
     degree: int = 32
 
+    parameters = ("function", "derivative", "nodes", "weights")
     cacheable = False
+    cuda_unavailable = "Custom activations run on the CPU only"
 
     def __post_init__(self):
         for name in ("function", "derivative"):
@@ -155,95 +207,65 @@ class Custom(Activation):
     def has_derivative(self):
         return self.derivative is not None
 
-    def _spec(self, dtype):
+    def parameter_values(self, dtype):
         nodes, weights = np.polynomial.hermite_e.hermegauss(self.degree)
         weights = weights / math.sqrt(2 * math.pi)
         derivative = self.derivative if self.derivative is not None else self.function
-        return QuadratureSpec(self.function, derivative, nodes.astype(dtype), weights.astype(dtype))
+        return self.function, derivative, nodes.astype(dtype), weights.astype(dtype)
+
+    def dual(p, sxz, c, x, z):
+        # u = sx g1, v = sz (c g1 + sqrt(1 - c^2) g2) with g1, g2 independent standard normals.
+        along = z.root * c
+        across = z.root * sin_of_acos(c)
+        nodes = p.nodes
+        weights = p.weights
+        nngp = type(c)(0)
+        ntk = type(c)(0)
+        for i in range(nodes.shape[0]):
+            u = x.root * nodes[i]
+            inner = type(c)(0)
+            inner_derivative = type(c)(0)
+            for j in range(nodes.shape[0]):
+                v = along * nodes[i] + across * nodes[j]
+                inner += weights[j] * p.function(v)
+                inner_derivative += weights[j] * p.derivative(v)
+            nngp += weights[i] * p.function(u) * inner
+            ntk += weights[i] * p.derivative(u) * inner_derivative
+        return nngp, ntk
+
+    def phi(self, u):
+        return _apply_compiled(self.function, u)
+
+    def phi_prime(self, u):
+        return _apply_compiled(self.derivative, u)
 
 
-_NAMED = {
-    "relu": ReLU,
-    "leaky_relu": LeakyReLU,
-    "abs": Abs,
-    "identity": Identity,
-    "linear": Identity,
-    "erf": Erf,
-    "step": Step,
-}
+def _apply_compiled(function, values):
+    """A compiled scalar ``function`` applied to every entry of ``values``."""
+    contiguous = np.ascontiguousarray(values)
+    result = np.empty_like(contiguous)
+    _apply_to_each(function, contiguous.reshape(-1), result.reshape(-1))
+    return result
+
+
+@numba.njit(error_model="numpy")
+def _apply_to_each(function, values, out):
+    for i in range(values.shape[0]):
+        out[i] = function(values[i])
+
+
+def names():
+    """The string names of the activations, and their classes."""
+    return dict(Activation.named)
 
 
 def as_activation(activation):
     """An ``Activation`` from itself or its name."""
     if isinstance(activation, Activation):
         return activation
-    if isinstance(activation, str) and activation.lower() in _NAMED:
-        return _NAMED[activation.lower()]()
+    if isinstance(activation, str) and activation.lower() in Activation.named:
+        return Activation.named[activation.lower()]()
     raise ValueError(
-        f"unknown activation {activation!r}: use one of {sorted(_NAMED)} or an Activation "
-        "(ABReLU, LeakyReLU, Custom, ...)"
+        f"unknown activation {activation!r}: use one of {sorted(Activation.named)} or an "
+        "Activation (ABReLU, LeakyReLU, Custom, ...)"
     )
-
-
-# --- dual activations -------------------------------------------------------------------------
-
-
-@jit
-def abrelu_dual(spec, sxz, sx, sz, qx, qz, c):
-    pi = type(c)(math.pi)
-    inverse_two_pi = type(c)(0.5 / math.pi)
-    theta = acos(c)
-    slope_gap = (spec.b - spec.a) * (spec.b - spec.a)
-    relu_t = sx * sz * (sin_of_acos(c) + (pi - theta) * c) * inverse_two_pi
-    relu_td = (pi - theta) * inverse_two_pi
-    return spec.a * spec.b * sxz + slope_gap * relu_t, spec.a * spec.b + slope_gap * relu_td
-
-
-@jit
-def erf_dual(spec, sxz, sx, sz, qx, qz, c):
-    one = type(c)(1)
-    pi = type(c)(math.pi)
-    two = type(c)(2)
-    r = at_least(-one, at_most(one, two * sxz * (qx * qz)))
-    nngp = two / pi * asin(r)
-    # (1 + 2 sxx)(1 + 2 szz) - 4 sxz^2, written so that it is >= 1 after rounding.
-    sines = sx * sz * sin_of_acos(c)
-    determinant = one + two * (sx * sx + sz * sz) + (two + two) * sines * sines
-    return nngp, (two + two) / (pi * math.sqrt(determinant))
-
-
-@jit
-def step_dual(spec, sxz, sx, sz, qx, qz, c):
-    return (type(c)(math.pi) - acos(c)) * type(c)(0.5 / math.pi), type(c)(0)
-
-
-@jit
-def quadrature_dual(spec, sxz, sx, sz, qx, qz, c):
-    # u = sx g1, v = sz (c g1 + sqrt(1 - c^2) g2) with g1, g2 independent standard normals.
-    along = sz * c
-    across = sz * sin_of_acos(c)
-    nodes = spec.nodes
-    weights = spec.weights
-    nngp = type(c)(0)
-    ntk = type(c)(0)
-    for i in range(nodes.shape[0]):
-        u = sx * nodes[i]
-        inner = type(c)(0)
-        inner_derivative = type(c)(0)
-        for j in range(nodes.shape[0]):
-            v = along * nodes[i] + across * nodes[j]
-            inner += weights[j] * spec.function(v)
-            inner_derivative += weights[j] * spec.derivative(v)
-        nngp += weights[i] * spec.function(u) * inner
-        ntk += weights[i] * spec.derivative(u) * inner_derivative
-    return nngp, ntk
-
-
-#: The dual of each activation spec class, ``dual(spec, sxz, sx, sz, qx, qz, c) -> (T, Td)``;
-#: ``spec`` is any namedtuple with that activation's fields.
-DUALS = {
-    ABReLUSpec: abrelu_dual,
-    ErfSpec: erf_dual,
-    StepSpec: step_dual,
-    QuadratureSpec: quadrature_dual,
-}

@@ -80,7 +80,7 @@ def load_uci(path):
     if not folder.is_dir():
         raise FileNotFoundError(f"dataset folder {str(folder)!r} does not exist")
     name = folder.name
-    description = _read_description(folder, name)
+    description = read_description(folder, name)
     X, y = _read_data(folder, description)
     n_rows = X.shape[0]
     train, validation = _read_index_lines(folder / "conxuntos.dat", 2, n_rows)
@@ -129,8 +129,9 @@ _COUNT_KEYS = (
 )
 
 
-def _read_description(folder, name):
-    """The ``key= value`` lines of ``<name>.txt``, counts converted to int and checked >= 1."""
+def read_description(folder, name):
+    """The ``key= value`` lines of a dataset folder's ``<name>.txt`` (a ``pathlib.Path``
+    folder), as a dict; counts converted to int and checked >= 1."""
     description = {}
     for line in _open_text(folder / f"{name}.txt"):
         if "=" in line:

@@ -23,11 +23,8 @@ import math
 import numbers
 from collections import namedtuple
 
-import numba
 import numpy as np
-import scipy.special
 
-from ._jit import parallel_jit_uncached
 from ._validation import (
     as_compute_array,
     check_fits_in_memory,
@@ -37,7 +34,7 @@ from ._validation import (
     check_real,
     resolve_dtype,
 )
-from .activations import Custom, Erf, Step, _PiecewiseLinear, as_activation
+from .activations import as_activation
 from .classic import Gaussian, Laplacian
 
 __all__ = ["arc_cosine", "polynomial", "random_features", "random_fourier"]
@@ -256,47 +253,7 @@ Elementwise = namedtuple("Elementwise", ["function", "derivative"])
 
 
 def elementwise(activation):
-    """The ``Elementwise`` of a fastntk activation (an ``Activation`` or its name)."""
+    """The ``Elementwise`` of a fastntk activation (an ``Activation`` or its name): the NumPy
+    forms its declaration gives."""
     activation = as_activation(activation)
-    if isinstance(activation, _PiecewiseLinear):
-        negative_slope, positive_slope = activation.slopes
-        return Elementwise(
-            lambda u: _piecewise_linear(u, negative_slope, positive_slope),
-            lambda u: np.where(u < 0, negative_slope, positive_slope).astype(u.dtype),
-        )
-    if isinstance(activation, Erf):
-        return Elementwise(
-            scipy.special.erf,
-            lambda u: (2 / math.sqrt(math.pi)) * np.exp(-np.square(u)),
-        )
-    if isinstance(activation, Step):
-        return Elementwise(lambda u: (u > 0).astype(u.dtype), None)
-    if isinstance(activation, Custom):
-        derivative = activation.derivative
-        return Elementwise(
-            lambda u: _apply_compiled(activation.function, u),
-            None if derivative is None else (lambda u: _apply_compiled(derivative, u)),
-        )
-    raise TypeError(f"no elementwise form of activation {activation!r}")
-
-
-def _piecewise_linear(u, negative_slope, positive_slope):
-    """``a u`` for ``u < 0``, ``b u`` for ``u >= 0``, as ``(b - a) max(u, 0) + a u``."""
-    values = (positive_slope - negative_slope) * np.maximum(u, 0)
-    if negative_slope != 0:
-        values += negative_slope * u
-    return values
-
-
-def _apply_compiled(function, values):
-    """A compiled scalar ``function`` applied to every entry of ``values``."""
-    contiguous = np.ascontiguousarray(values)
-    result = np.empty_like(contiguous)
-    _apply_to_each(function, contiguous.reshape(-1), result.reshape(-1))
-    return result
-
-
-@parallel_jit_uncached
-def _apply_to_each(function, values, out):
-    for i in numba.prange(values.shape[0]):
-        out[i] = function(values[i])
+    return Elementwise(activation.phi, activation.phi_prime if activation.has_derivative else None)

@@ -12,72 +12,61 @@ NTK parameterization, ``depth`` hidden layers::
 With ``frozen = F`` bottom layers not trained (Arora et al. 2020) the sum that ``Theta`` unrolls
 to starts at ``Sigma_{F+1}``: ``Theta_{F+1} = Sigma_{F+1}``, then the same update; ``F = depth`` is
 the NNGP. ``gram_many`` computes any set of depths and ``F`` values in one pass.
+
+This module is the network family's declaration: the recursion, written once over runs of
+entries (a run of a CPU tile's row, or one entry on the GPU), calls the activation's dual and
+reads the per-layer quantities the activation declares (``fastntk.declarations``); it never
+names an activation.
 """
 
+import math
 from collections import namedtuple
 from dataclasses import dataclass
 
 import numpy as np
-from numba.extending import overload
 
-from . import _engine_core as core
-from ._base import Kernel
-from ._jit import jit, scalar_jit
-from ._math import cosine_tolerance, exact_dot, near_parallel, rsqrt_or_zero, snap_cosine
+from ._jit import kernel_loop, shared
+from ._math import cosine_tolerance, near_parallel, rsqrt_or_zero, snap_cosine
+from ._protocol import at, columns, record, register, store
+from ._protocol import diagonal as protocol_diagonal
+from ._protocol import map_run as protocol_map_run
+from ._protocol import needs_float64 as protocol_needs_float64
+from ._protocol import row_values as protocol_row_values
 from ._validation import check_int, check_positive
-from .activations import DUALS, Activation, as_activation
+from .activations import Activation, as_activation
+from .declarations import LAYER_QUANTITIES, Kernel, activation_dual, activation_row_values
 
-_NETWORK_FIELDS = (
-    "depth",  # deepest layer any output needs
-    "w_var",
-    "b_var",
-    "inverse_d",
-    "slot_frozen",  # the distinct F < depth of NTK outputs, one running Theta each
-    "output_depth",  # per output
-    "output_slot",  # per output: its slot, or -1 for an NNGP output (Sigma)
-    "snap",  # rounding bound of cosines in the computation dtype (see snap_cosine)
-    "exact_snap",  # the same in float64, for entries recomputed in float64
+NetworkParameters = namedtuple(
+    "NetworkParameters",
+    [
+        "depth",  # deepest layer any output needs
+        "w_var",
+        "b_var",
+        "inverse_d",
+        "slot_frozen",  # the distinct F < depth of NTK outputs, one running Theta each
+        "output_depth",  # per output
+        "output_slot",  # per output: its slot, or -1 for an NNGP output (Sigma)
+        "snap",  # rounding bound of cosines in the computation dtype (see snap_cosine)
+        "rows_per_layer",  # LAYER_QUANTITIES and the activation's own rows
+        "activation",  # the activation's parameters: their class selects its dual
+    ],
 )
+NetworkParameters.products = "dot"
+NetworkParameters.refines = True
+NetworkParameters.family = "network"
 
-#: The dual activation of each network spec class.
-_DUAL_OF = {}
-
-
-def dual(spec, sxz, sx, sz, qx, qz, c):
-    """``(T, Td)`` of the network spec's activation: ``activations.DUALS`` chosen by the spec's
-    class. Not ``_dispatch.spec_dispatch``: Numba's CUDA target does not compile an overload
-    whose implementation takes ``*args``, and the CUDA kernel calls this one."""
-    return _DUAL_OF[type(spec)](spec, sxz, sx, sz, qx, qz, c)
+#: Rows of ``map_run``'s scratch before the running Thetas: Sigma, the next Sigma, w^2 Td.
+_SIGMA_ROWS = 3
 
 
-@overload(dual)
-def _dual_typed(spec, sxz, sx, sz, qx, qz, c):
-    implementation = _DUAL_OF.get(getattr(spec, "instance_class", None))
-    if implementation is None:
-        return None
-
-    def call(spec, sxz, sx, sz, qx, qz, c):
-        return implementation(spec, sxz, sx, sz, qx, qz, c)
-
-    return call
+def _work_rows(spec):
+    return _SIGMA_ROWS + spec.slot_frozen.shape[0]
 
 
-#: One flat spec class per activation family: the network's fields, then the activation's.
-#: (Numba's parallel loops cannot take nested tuples; the class still selects the dual.)
-_SPEC_CLASSES = {}
-for _activation_spec, _dual in DUALS.items():
-    _name = "Network" + _activation_spec.__name__
-    _SPEC_CLASSES[_activation_spec] = globals()[_name] = namedtuple(
-        _name, _NETWORK_FIELDS + _activation_spec._fields
-    )
-    _DUAL_OF[_SPEC_CLASSES[_activation_spec]] = _dual
-
-#: Per-row quantities of each layer l (rows 4 (l - 1) + k): Sigma_l(x, x), its square root,
-#: the inverse of that root (0 for a zero variance) and 1 / sqrt(1 + 2 Sigma_l(x, x)).
-_ROWS_PER_LAYER = 4
+NetworkParameters.work_rows = _work_rows
 
 
-class _NetworkKernel(Kernel):
+class NetworkKernel(Kernel):
     """Shared by ``NNGP`` and ``NTK``."""
 
     def __post_init__(self):
@@ -87,23 +76,27 @@ class _NetworkKernel(Kernel):
         object.__setattr__(self, "b_std", check_positive(self.b_std, "b_std", allow_zero=True))
 
     @property
-    def _cacheable(self):
+    def cacheable(self):
         return self.activation.cacheable
 
     @property
-    def _frozen_layers(self):
+    def cuda_unavailable(self):
+        return self.activation.cuda_unavailable
+
+    @property
+    def frozen_layers(self):
         return self.depth
 
-    def _spec(self, n_features, dtype):
+    def spec(self, n_features, dtype):
         return _network_spec(self.activation, self.w_std, self.b_std, [self], n_features, dtype)
 
     @staticmethod
-    def _family_of(kernels):
+    def stacked(kernels):
         return NetworkFamily(tuple(kernels))
 
 
 @dataclass(frozen=True)
-class NNGP(_NetworkKernel):
+class NNGP(NetworkKernel):
     """Neural network Gaussian process kernel: the output covariance of an infinitely wide
     fully-connected network with ``depth`` hidden layers at initialisation,
     equal to neural-tangents' ``stax.serial(*[Dense(w, W_std, b_std), act] * depth,
@@ -116,7 +109,7 @@ class NNGP(_NetworkKernel):
 
 
 @dataclass(frozen=True)
-class NTK(_NetworkKernel):
+class NTK(NetworkKernel):
     """Neural tangent kernel of the same network (see ``NNGP``), with its ``frozen`` bottom
     layers not trained (0: all layers trained; ``depth``: only the last layer, the NNGP)."""
 
@@ -136,12 +129,12 @@ class NTK(_NetworkKernel):
             )
 
     @property
-    def _frozen_layers(self):
+    def frozen_layers(self):
         return self.frozen
 
 
 @dataclass(frozen=True)
-class NetworkFamily:
+class NetworkFamily(Kernel):
     """Several network kernels sharing activation, ``w_std`` and ``b_std``: one pass."""
 
     kernels: tuple
@@ -149,7 +142,7 @@ class NetworkFamily:
     def __post_init__(self):
         first = self.kernels[0]
         for kernel in self.kernels:
-            if not isinstance(kernel, _NetworkKernel):
+            if not isinstance(kernel, NetworkKernel):
                 raise TypeError(f"gram_many takes NNGP and NTK kernels, got {kernel!r}")
             shared = (kernel.activation, kernel.w_std, kernel.b_std)
             if shared != (first.activation, first.w_std, first.b_std):
@@ -159,28 +152,45 @@ class NetworkFamily:
                 )
 
     @property
-    def _n_outputs(self):
+    def n_outputs(self):
         return len(self.kernels)
 
     @property
-    def _cacheable(self):
-        return self.kernels[0]._cacheable
+    def cacheable(self):
+        return self.kernels[0].cacheable
 
-    def _spec(self, n_features, dtype):
+    @property
+    def cuda_unavailable(self):
+        return self.kernels[0].cuda_unavailable
+
+    def spec(self, n_features, dtype):
         first = self.kernels[0]
         return _network_spec(
             first.activation, first.w_std, first.b_std, self.kernels, n_features, dtype
         )
 
 
+def network_groups(kernels):
+    """Kernels grouped so that each group of network kernels shares one Gram pass."""
+    groups = {}
+    for kernel in kernels:
+        if isinstance(kernel, NetworkKernel):
+            key = ("network", kernel.activation, kernel.w_std, kernel.b_std)
+        else:
+            key = ("single", id(kernel))
+        groups.setdefault(key, []).append(kernel)
+    return list(groups.values())
+
+
 def _network_spec(activation, w_std, b_std, kernels, n_features, dtype):
-    frozen = [kernel._frozen_layers for kernel in kernels]
+    dtype = np.dtype(dtype)
+    frozen = [kernel.frozen_layers for kernel in kernels]
     depths = [kernel.depth for kernel in kernels]
     pairs = list(zip(frozen, depths, strict=True))
     slots = sorted({f for f, depth in pairs if f < depth})
     output_slot = [slots.index(f) if f < depth else -1 for f, depth in pairs]
-    activation_spec = activation._spec(dtype)
-    return _SPEC_CLASSES[type(activation_spec)](
+    activation_spec = activation.spec(dtype)
+    return NetworkParameters(
         np.int64(max(depths)),
         dtype.type(w_std**2),
         dtype.type(b_std**2),
@@ -189,187 +199,140 @@ def _network_spec(activation, w_std, b_std, kernels, n_features, dtype):
         np.array(depths, dtype=np.int64),
         np.array(output_slot, dtype=np.int64),
         dtype.type(cosine_tolerance(n_features, dtype)),
-        cosine_tolerance(n_features, np.float64),
-        *activation_spec,
+        np.int64(len(LAYER_QUANTITIES) + len(activation.rows)),
+        activation_spec,
     )
 
 
-# --- compiled hooks ---------------------------------------------------------------------------
+# --- the recursion ----------------------------------------------------------------------------
 
 
-@scalar_jit
-def layer_update(spec, sigma, sx, sz, qx, qz, c):
-    """``(Sigma_{l+1}, w_std^2 Td)`` of one entry from its ``Sigma_l = sigma``, the diagonal
-    roots ``sx``, ``sz``, ``qx``, ``qz`` of layer ``l`` and the snapped correlation ``c``; the
-    one layer step of both the CPU tile maps and the CUDA kernel."""
-    t, td = dual(spec, sigma, sx, sz, qx, qz, c)
+@shared
+def layer_update(spec, sigma, c, x, z):
+    """``(Sigma_{l+1}, w_std^2 Td)`` of one entry from its ``Sigma_l = sigma``, the snapped
+    correlation ``c`` and the layer-``l`` records of its rows."""
+    t, td = activation_dual(spec.activation, sigma, c, x, z)
     return spec.w_var * t + spec.b_var, spec.w_var * td
 
 
-@scalar_jit
-def _dual_into(spec, j, sigma_j, sx, sz, qx, qz, c, next_sigma, derivative):
-    next_sigma[j], derivative[j] = layer_update(spec, sigma_j, sx, sz, qx, qz, c)
-
-
-@jit
-def _layer_step(spec, layer, sigma, rows_x, rows_z, i, j0, diagonal, snap, next_sigma, derivative):
+@shared
+def _layer_step(spec, base, sigma, rows_x, i, rows_z, j, diagonal, next_sigma, derivative):
     """``Sigma_{l+1}`` and ``w^2 Td`` from ``Sigma_l`` for row ``i`` of ``X`` against rows
-    ``j0, j0 + 1, ...`` of ``Z`` (or along the diagonal, where ``rows_x`` is ``rows_z`` and the
-    correlation is exactly 1). Cosines within ``snap`` of +-1 are set to +-1."""
-    base = _ROWS_PER_LAYER * (layer - 1)
-    j1 = j0 + sigma.shape[0]
-    # Row views with plain range indices: LLVM vectorises their loops without gathers.
-    sz = rows_z[base + 1, j0:j1]
-    rsz = rows_z[base + 2, j0:j1]
-    qz = rows_z[base + 3, j0:j1]
-    if diagonal:
-        zero = sigma.dtype.type(0)
-        for j in range(sigma.shape[0]):
-            c = sigma.dtype.type(1) if sz[j] > zero else zero
-            _dual_into(spec, j, sigma[j], sz[j], sz[j], qz[j], qz[j], c, next_sigma, derivative)
-        return
-    sx = rows_x[base + 1, i]
-    rsx = rows_x[base + 2, i]
-    qx = rows_x[base + 3, i]
-    for j in range(sigma.shape[0]):
-        c = snap_cosine(sigma[j] * (rsx * rsz[j]), snap)  # symmetric in x and z
-        _dual_into(spec, j, sigma[j], sx, sz[j], qx, qz[j], c, next_sigma, derivative)
+    ``j, j + 1, ...`` of ``Z`` (or along the diagonal: row ``j + t`` against itself, where the
+    correlation is exactly 1, or 0 for a zero variance). Cosines within ``spec.snap`` of +-1
+    are set to +-1. (One call of the dual: each call site costs compile time.)"""
+    activation = spec.activation
+    z_columns = columns(activation, rows_z, base, j, j + sigma.shape[0])
+    x_row = record(activation, rows_x, base, i)
+    zero = sigma.dtype.type(0)
+    one = sigma.dtype.type(1)
+    for t in range(sigma.shape[0]):
+        z = at(z_columns, t)
+        x = z if diagonal else x_row
+        if diagonal:
+            c = one if z.root > zero else zero
+        else:
+            c = snap_cosine(sigma[t] * (x.inverse_root * z.inverse_root), spec.snap)  # symmetric
+        next_sigma[t], derivative[t] = layer_update(spec, sigma[t], c, x, z)
 
 
-@jit
+@shared
 def _copy(source, target):
     # An explicit loop: Numba's slice assignment is several times slower on short vectors.
-    for j in range(source.shape[0]):
-        target[j] = source[j]
+    for t in range(source.shape[0]):
+        target[t] = source[t]
 
 
-@jit
-def _recursion(spec, sigma, rows_x, rows_z, i, j0, diagonal, snap, work, out, out_row, out_column):
-    """Run the layers for the entries ``(i, j0 + j)`` whose ``Sigma_1`` is in ``sigma``
-    (overwritten); write output k into ``out[k, out_row, out_column:]``."""
-    next_sigma, derivative, thetas = work
+@shared
+def _recursion(spec, length, work, rows_x, i, rows_z, j, diagonal, out, oi, oj):
+    """Run the layers for the entries whose ``Sigma_1`` is in ``work[0, :length]``; write
+    output k into ``out[k, oi, oj:oj + length]``. ``work`` rows: two Sigmas, ``w^2 Td``, then
+    one running Theta per frozen slot."""
+    current = 0
     for s in range(spec.slot_frozen.shape[0]):
         if spec.slot_frozen[s] == 0:
-            _copy(sigma, thetas[s])
+            _copy(work[0, :length], work[_SIGMA_ROWS + s, :length])
     for layer in range(1, spec.depth + 1):
+        base = spec.rows_per_layer * (layer - 1)
+        sigma = work[1 - current, :length]  # Sigma_{layer + 1}, once the step is done
+        derivative = work[2, :length]
         _layer_step(
-            spec, layer, sigma, rows_x, rows_z, i, j0, diagonal, snap, next_sigma, derivative
+            spec, base, work[current, :length], rows_x, i, rows_z, j, diagonal, sigma, derivative
         )
-        sigma, next_sigma = next_sigma, sigma  # sigma is now Sigma_{layer + 1}
+        current = 1 - current
         for s in range(spec.slot_frozen.shape[0]):
             frozen = spec.slot_frozen[s]
+            theta = work[_SIGMA_ROWS + s, :length]
             if frozen < layer:
-                theta = thetas[s]
-                for j in range(theta.shape[0]):
-                    theta[j] = sigma[j] + derivative[j] * theta[j]
+                for t in range(length):
+                    theta[t] = sigma[t] + derivative[t] * theta[t]
             elif frozen == layer:
-                _copy(sigma, thetas[s])
+                _copy(sigma, theta)
         for k in range(spec.output_depth.shape[0]):
             if spec.output_depth[k] == layer:
                 slot = spec.output_slot[k]
-                row = out[k, out_row, out_column : out_column + sigma.shape[0]]
-                _copy(sigma if slot < 0 else thetas[slot], row)
+                source = sigma if slot < 0 else work[_SIGMA_ROWS + slot, :length]
+                _copy(source, out[k, oi, oj : oj + length])
 
 
-@jit
-def _workspace(spec, length, dtype):
-    """Buffers of ``_recursion``: a second Sigma, ``w^2 Td``, one running Theta per slot."""
-    return (
-        np.empty(length, dtype=dtype),
-        np.empty(length, dtype=dtype),
-        np.empty((spec.slot_frozen.shape[0], length), dtype=dtype),
-    )
+def _network_map_run(spec, dots, rows_x, i, rows_z, j, work, out, oi, oj):
+    length = dots.shape[0]
+    sigma = work[0, :length]
+    for t in range(length):
+        sigma[t] = spec.w_var * dots[t] * spec.inverse_d + spec.b_var
+    _recursion(spec, length, work, rows_x, i, rows_z, j, np.bool_(False), out, oi, oj)
 
 
-@jit
-def _network_rows(spec, X):
+def _network_needs_float64(spec, dot, rows_x, i, rows_z, j):
+    sigma_1 = spec.w_var * dot * spec.inverse_d + spec.b_var
+    x = record(spec.activation, rows_x, 0, i)
+    z = record(spec.activation, rows_z, 0, j)
+    return near_parallel(sigma_1 * (x.inverse_root * z.inverse_root))
+
+
+@kernel_loop
+def _network_row_values(spec, X):
+    """Per layer ``l``: ``Sigma_l(x, x)``, its root and inverse root, and the activation's own
+    quantities, from the recursion along the diagonal (correlation 1)."""
     n = X.shape[0]
+    per_layer = spec.rows_per_layer
+    rows = np.empty((per_layer * spec.depth, n), dtype=X.dtype)
     sigma = np.empty(n, dtype=X.dtype)
     for i in range(n):
         total = X.dtype.type(0)
         for k in range(X.shape[1]):
             total += X[i, k] * X[i, k]
         sigma[i] = spec.w_var * total * spec.inverse_d + spec.b_var
-    return _diagonal_rows(spec, sigma)
-
-
-@jit
-def _diagonal_rows(spec, sigma_1):
-    """The per-layer rows of the diagonal ``Sigma_l(x, x)``, computed with correlation 1."""
-    n = sigma_1.shape[0]
-    rows = np.empty((_ROWS_PER_LAYER * spec.depth, n), dtype=sigma_1.dtype)
-    sigma = sigma_1.copy()
     next_sigma = np.empty_like(sigma)
     derivative = np.empty_like(sigma)
-    one = sigma.dtype.type(1)
     for layer in range(1, spec.depth + 1):
-        base = _ROWS_PER_LAYER * (layer - 1)
+        base = per_layer * (layer - 1)
         for i in range(n):
-            rows[base, i] = sigma[i]
-            rows[base + 1, i] = np.sqrt(sigma[i])
-            rows[base + 2, i] = rsqrt_or_zero(sigma[i])
-            rows[base + 3, i] = one / np.sqrt(one + (sigma[i] + sigma[i]))
+            variance = sigma[i]
+            rows[base, i] = variance
+            rows[base + 1, i] = math.sqrt(variance)
+            rows[base + 2, i] = rsqrt_or_zero(variance)
+            store(rows, base + 3, i, activation_row_values(spec.activation, variance))
         if layer < spec.depth:
-            _layer_step(
-                spec, layer, sigma, rows, rows, 0, 0, True, spec.snap, next_sigma, derivative
-            )
-            sigma[:] = next_sigma
+            start = np.int64(0)  # a variable: a literal 0 would compile another specialisation
+            _layer_step(spec, base, sigma, rows, start, rows, start, np.bool_(True), next_sigma,
+                        derivative)  # fmt: skip
+            _copy(next_sigma, sigma)
     return rows
 
 
-@jit
+@kernel_loop
 def _network_diagonal(spec, rows):
     n = rows.shape[1]
-    sigma = rows[0].copy()
+    work = np.empty((_SIGMA_ROWS + spec.slot_frozen.shape[0], n), dtype=rows.dtype)
     out = np.empty((spec.output_depth.shape[0], 1, n), dtype=rows.dtype)
-    work = _workspace(spec, n, rows.dtype)
-    _recursion(spec, sigma, rows, rows, 0, 0, True, spec.snap, work, out, 0, 0)
+    _copy(rows[0], work[0])
+    start = np.int64(0)  # a variable: a literal 0 would compile another specialisation
+    _recursion(spec, n, work, rows, start, rows, start, np.bool_(True), out, start, start)
     return out[:, 0, :]
 
 
-@jit
-def _network_tile(spec, dots, rows_x, rows_z, i0, j0, out):
-    work = _workspace(spec, dots.shape[1], dots.dtype)
-    sigma = np.empty(dots.shape[1], dtype=dots.dtype)
-    for i in range(dots.shape[0]):
-        dots_row = dots[i]
-        for j in range(dots.shape[1]):
-            sigma[j] = spec.w_var * dots_row[j] * spec.inverse_d + spec.b_var
-        _recursion(spec, sigma, rows_x, rows_z, i0 + i, j0, False, spec.snap, work, out, i0 + i, j0)
-
-
-@jit
-def _network_refine(spec, X, Z, dots, rows_x, rows_z, exact_rows_x, exact_rows_z, i0, j0, out):
-    sigma = np.empty(1)
-    work = _workspace(spec, 1, np.float64)
-    entry = np.empty((out.shape[0], 1, 1))
-    for i in range(dots.shape[0]):
-        for j in range(dots.shape[1]):
-            sigma_1 = spec.w_var * dots[i, j] * spec.inverse_d + spec.b_var
-            if near_parallel(sigma_1 * (rows_x[2, i0 + i] * rows_z[2, j0 + j])):
-                dot = exact_dot(X, Z, i0 + i, j0 + j)
-                sigma[0] = np.float64(spec.w_var) * dot * spec.inverse_d + spec.b_var
-                _recursion(
-                    spec,
-                    sigma,
-                    exact_rows_x,
-                    exact_rows_z,
-                    i0 + i,
-                    j0 + j,
-                    False,
-                    spec.exact_snap,
-                    work,
-                    entry,
-                    0,
-                    0,
-                )
-                for k in range(out.shape[0]):
-                    out[k, i0 + i, j0 + j] = entry[k, 0, 0]
-
-
-for _spec_class in _SPEC_CLASSES.values():
-    core.register_row_info(_spec_class)(_network_rows)
-    core.register_tile_products(_spec_class)(core.dot_products)
-    core.register_map_tile(_spec_class)(_network_tile)
-    core.register_refine_tile(_spec_class)(_network_refine)
-    core.register_diagonal(_spec_class)(_network_diagonal)
+register(protocol_map_run, NetworkParameters, _network_map_run)
+register(protocol_needs_float64, NetworkParameters, _network_needs_float64)
+register(protocol_row_values, NetworkParameters, _network_row_values)
+register(protocol_diagonal, NetworkParameters, _network_diagonal)

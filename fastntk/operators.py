@@ -7,14 +7,12 @@ right-hand sides and results, and one strip of ``256 x m`` entries per thread. E
 recomputes the kernel: a product costs about as much as ``gram`` of the same shape.
 """
 
-import numba
 import numpy as np
 from scipy.sparse.linalg import LinearOperator
 
-from . import _engine_core as core
-from . import config, engine
-from ._threads import blas_threads
+from . import engine
 from ._validation import check_gram_inputs
+from .backends import cpu
 
 
 class KernelOperator(LinearOperator):
@@ -27,18 +25,14 @@ class KernelOperator(LinearOperator):
     """
 
     def __init__(self, kernel, X, Z=None, *, dtype=None):
-        engine._check_kernel(kernel)
-        if kernel._n_outputs != 1:
+        engine.check_kernel(kernel)
+        if kernel.n_outputs != 1:
             raise TypeError(f"KernelOperator takes a single kernel, got {kernel!r}")
         X, Z, dtype, symmetric = check_gram_inputs(X, Z, dtype, None)
-        spec = kernel._spec(X.shape[1], dtype)
-        rows, diagonal_x = engine.prepared_rows(kernel, spec, X, Z, dtype, symmetric)
         self.kernel = kernel
-        self._spec = spec
-        self._X, self._Z = X, Z
-        self._rows = rows
-        self._diagonal = diagonal_x[0] if symmetric else np.empty(0, dtype=dtype)
-        self._products = core.strip_products if kernel._cacheable else core.strip_products_uncached
+        self._problem = engine.gram_problem(kernel, X, Z, dtype, symmetric)
+        diagonal = self._problem.diagonal[0]
+        self._diagonal = diagonal if symmetric else np.empty(0, dtype=dtype)
         super().__init__(dtype=dtype, shape=(X.shape[0], Z.shape[0]))
 
     def _matmat(self, V):
@@ -73,25 +67,4 @@ class KernelOperator(LinearOperator):
         n, m = self.shape
         V = np.empty((m, 0), dtype=self.dtype) if V is None else V
         U = np.empty((n, 0), dtype=self.dtype) if U is None else U
-        width = max(V.shape[1], U.shape[1])
-        workers = numba.get_num_threads()
-        out_v = np.empty((n, V.shape[1]), dtype=self.dtype)
-        needs_u = fused or U.shape[1] > 0
-        partial_u = np.zeros((workers if needs_u else 0, m, width), dtype=self.dtype)
-        # BLAS runs inside the parallel loop: one BLAS thread per worker.
-        with blas_threads(1), np.errstate(over="ignore"):
-            self._products(
-                self._spec,
-                self._X,
-                self._Z,
-                *self._rows,
-                self._diagonal,
-                V,
-                U,
-                out_v,
-                partial_u,
-                config.TILE_SIZE,
-                workers,
-                fused,
-            )
-        return out_v, partial_u.sum(axis=0) if needs_u else None
+        return cpu.strip_products(self._problem, self._diagonal, V, U, fused)

@@ -24,8 +24,8 @@ import numpy as np
 
 from . import engine, solvers
 from .classic import Gaussian, Linear, Polynomial
-from .estimators import KernelClassifier, network_groups
-from .network import NNGP, NTK
+from .classification import KernelClassifier
+from .network import NNGP, NTK, network_groups
 
 #: The kernel families of the benchmark, in the order they are reported.
 FAMILIES = ("linear", "polynomial", "gaussian", "nngp", "ntk")

@@ -32,7 +32,7 @@ import numpy as np
 import scipy.linalg
 from scipy.linalg import LinAlgWarning, lapack
 
-from . import _engine_core as core
+from . import _core as core
 from ._threads import blas_threads, resolve_threads
 from ._validation import FLOAT_DTYPES, as_real_array, check_positive
 
@@ -232,7 +232,7 @@ class RegularizationPath:
 
     def noise(self, alphas):
         """``lambda`` of each ``alpha``, shape (len(alphas),)."""
-        alphas = _check_alphas(alphas)
+        alphas = check_alphas(alphas)
         return alphas * self.mean_diagonal if self.relative_alpha else alphas
 
     def factorization(self, alpha):
@@ -273,7 +273,7 @@ class RegularizationPath:
     def gradient_descent_coefficients(self, y, times, learning_rate):
         """Coefficients ``b(t)`` with the trained network's output ``f_t(x) = K(x, X) b(t)``,
         for each time in ``times`` (``numpy.inf`` allowed): shape (len(times), n[, t])."""
-        times = _check_times(times)
+        times = check_times(times)
         eta = check_positive(learning_rate, "learning_rate")
         s = self.eigenvalues
         cutoff = _cutoff(s)
@@ -319,7 +319,7 @@ def _check_method(method):
     return method
 
 
-def _check_alphas(alphas):
+def check_alphas(alphas):
     alphas = np.atleast_1d(np.asarray(alphas, dtype=np.float64))
     if alphas.ndim != 1 or alphas.size == 0:
         raise ValueError("alphas must be a non-empty 1-D sequence")
@@ -328,7 +328,7 @@ def _check_alphas(alphas):
     return alphas
 
 
-def _check_times(times):
+def check_times(times):
     times = np.atleast_1d(np.asarray(times, dtype=np.float64))
     if times.ndim != 1 or np.isnan(times).any() or (times < 0).any():
         raise ValueError(f"times must be >= 0 (numpy.inf allowed), got {times}")

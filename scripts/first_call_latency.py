@@ -3,24 +3,29 @@
 Each measurement is a new Python process that imports fastntk and computes one Gram matrix
 (n = 1000, d = 16). "cold" uses an empty Numba cache directory, so everything compiles;
 "warm" repeats it with the cache the cold run wrote. Also reports whether the warm process
-compiled anything (Numba's dispatcher statistics).
+compiled the tile loop (Numba's dispatcher statistics).
 
-Usage: python scripts/first_call_latency.py [--kernels NTK Gaussian ...]
+With ``--fresh-venv`` the processes run in a new virtualenv into which this checkout is
+installed (``pip install .``), as a user's first call after ``pip install fastntk`` would.
+
+Usage: python scripts/first_call_latency.py [--fresh-venv] [--kernels "NTK(depth=3)" ...]
 """
 
 import argparse
 import json
 import os
+import pathlib
 import subprocess
 import sys
 import tempfile
+import venv
 
 CHILD = r"""
 import json, sys, time
 start = time.perf_counter()
 import numpy as np
 import fastntk as fk
-from fastntk import _engine_core
+from fastntk.backends import cpu
 imported = time.perf_counter()
 kernel = eval("fk." + sys.argv[1])
 X = np.random.default_rng(0).standard_normal((1000, 16))
@@ -29,32 +34,62 @@ done = time.perf_counter()
 print(json.dumps({
     "import_s": imported - start,
     "first_gram_s": done - imported,
-    "compiled": sum(_engine_core.fill_tiles.stats.cache_misses.values()),
+    "compiled": sum(cpu.tile_loop.cached.stats.cache_misses.values()),
 }))
 """
 
+BUILT_IN = [
+    "Linear()",
+    "Polynomial()",
+    "Gaussian()",
+    "Laplacian()",
+    "ArcCosine()",
+    "NNGP(depth=3)",
+    "NTK(depth=3)",
+    "NTK(depth=2, activation='erf')",
+    "NTK(depth=2, activation='abs')",
+    "NNGP(depth=2, activation='step')",
+]
 
-def measure(kernel, cache_dir):
+
+def measure(python, kernel, cache_dir):
     env = dict(os.environ, NUMBA_CACHE_DIR=cache_dir)
     result = subprocess.run(
-        [sys.executable, "-c", CHILD, kernel], env=env, capture_output=True, text=True, check=True
+        [python, "-c", CHILD, kernel],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=tempfile.gettempdir(),  # import the installed package, not a checkout
     )
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
+def fresh_virtualenv(directory):
+    """A new virtualenv with this checkout installed; its interpreter."""
+    venv.create(directory, with_pip=True)
+    python = str(pathlib.Path(directory) / "bin" / "python")
+    root = pathlib.Path(__file__).resolve().parents[1]
+    subprocess.run([python, "-m", "pip", "install", "-q", str(root)], check=True)
+    return python
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--kernels", nargs="+", default=["NTK(depth=3)", "Gaussian()"])
+    parser.add_argument("--kernels", nargs="+", default=BUILT_IN)
+    parser.add_argument("--fresh-venv", action="store_true", help="install into a new venv")
     args = parser.parse_args()
-    print(f"{'kernel':<16} {'cache':<6} {'import s':>9} {'first gram s':>13} {'compiled':>9}")
-    for kernel in args.kernels:
-        with tempfile.TemporaryDirectory() as cache_dir:
-            for label in ("cold", "warm"):
-                r = measure(kernel, cache_dir)
-                print(
-                    f"{kernel:<16} {label:<6} {r['import_s']:>9.2f} {r['first_gram_s']:>13.2f} "
-                    f"{r['compiled']:>9}"
-                )
+    with tempfile.TemporaryDirectory() as scratch:
+        python = fresh_virtualenv(scratch) if args.fresh_venv else sys.executable
+        print(f"{'kernel':<34} {'cache':<6} {'import s':>9} {'first gram s':>13} {'compiled':>9}")
+        for kernel in args.kernels:
+            with tempfile.TemporaryDirectory() as cache_dir:
+                for label in ("cold", "warm"):
+                    r = measure(python, kernel, cache_dir)
+                    print(
+                        f"{kernel:<34} {label:<6} {r['import_s']:>9.2f} "
+                        f"{r['first_gram_s']:>13.2f} {r['compiled']:>9}"
+                    )
 
 
 if __name__ == "__main__":

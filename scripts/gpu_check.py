@@ -138,7 +138,7 @@ def main():
     simulated = bool(__import__("numba").config.ENABLE_CUDASIM)
     print(f"device: {'Numba CUDA simulator' if simulated else cuda.get_current_device().name}")
     if arguments.quick:
-        config.CUDA_TILE_SIZE = 4
+        config.set(cuda_tile_size=4)
         failures = check_correctness(n=11, m=6, d=5)
         time_ntk(sizes=(12,), dims=(3, 6), repeats=1)
     else:

@@ -136,6 +136,11 @@ def step():
     return ("step",)
 
 
+def exp(scale):
+    """``phi(u) = exp(scale u)``."""
+    return ("exp", float(scale))
+
+
 def activation_function(activation):
     """The scalar activation and its derivative as NumPy ufunc-style callables."""
     kind = activation[0]
@@ -154,6 +159,9 @@ def activation_function(activation):
         return _erf, (lambda u: 2 / math.sqrt(math.pi) * np.exp(-np.square(u)))
     if kind == "step":
         return (lambda u: (u > 0).astype(np.float64)), None
+    if kind == "exp":
+        scale = activation[1]
+        return (lambda u: np.exp(scale * u)), (lambda u: scale * np.exp(scale * u))
     raise ValueError(activation)
 
 
@@ -167,6 +175,11 @@ def dual(activation, sxx, szz, sxz):
     kind = activation[0]
     if kind == "identity":
         return sxz.copy(), np.ones_like(sxz)
+    if kind == "exp":
+        # E[exp(s u + s v)] = exp(s^2 Var(u + v) / 2), and phi' = s phi.
+        squared = activation[1] ** 2
+        t = np.exp(squared * (sxx + szz + 2 * sxz) / 2)
+        return t, squared * t
     if kind == "erf":
         product = (1 + 2 * sxx) * (1 + 2 * szz)
         t = (2 / np.pi) * np.arcsin(np.clip(2 * sxz / np.sqrt(product), -1.0, 1.0))
@@ -203,6 +216,8 @@ def dual_at_angle_zero(activation, sxx):
     positive = sxx > 0
     if kind == "identity":
         return sxx.copy(), np.ones_like(sxx)
+    if kind == "exp":
+        return dual(activation, sxx, sxx, sxx)
     if kind == "erf":
         return (2 / np.pi) * np.arcsin(2 * sxx / (1 + 2 * sxx)), (4 / np.pi) / np.sqrt(1 + 4 * sxx)
     if kind == "step":

@@ -11,9 +11,9 @@ CHILD = r"""
 import json
 import numpy as np
 import fastntk as fk
-from fastntk import _engine_core
+from fastntk.backends import cpu
 fk.Linear(c=1.0)(np.arange(12.0).reshape(4, 3))
-stats = _engine_core.fill_tiles.stats
+stats = cpu.tile_loop.cached.stats
 print(json.dumps({"hits": sum(stats.cache_hits.values()),
                   "misses": sum(stats.cache_misses.values())}))
 """

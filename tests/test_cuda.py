@@ -2,7 +2,7 @@
 
 ``conftest.py`` turns the simulator on before Numba is imported, unless ``NUMBA_ENABLE_CUDASIM=0``
 asks for a real GPU. The simulator runs each GPU thread as a Python thread, so the inputs are
-tiny and the thread blocks are 4 x 4 (``config.CUDA_TILE_SIZE``): a 9 x 6 Gram matrix then
+tiny and the thread blocks are 4 x 4 (``FASTNTK_CUDA_TILE_SIZE``): a 9 x 6 Gram matrix then
 spans 3 x 2 blocks, with partial blocks at both edges, and 5 features span two shared-memory
 stages. Entries are compared with the CPU's relative to their natural scale
 ``sqrt(K(x, x) K(z, z))``: 1e-12 in float64 and 1e-5 in float32 (issue 6).
@@ -28,7 +28,6 @@ from cases import (
 )
 
 import fastntk as fk
-from fastntk import config
 
 cuda = pytest.importorskip("numba.cuda")
 
@@ -84,7 +83,7 @@ CASES = [
 
 @pytest.fixture(autouse=True)
 def small_blocks(monkeypatch):
-    monkeypatch.setattr(config, "CUDA_TILE_SIZE", TILE)
+    monkeypatch.setenv("FASTNTK_CUDA_TILE_SIZE", str(TILE))
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["float64", "float32"])
@@ -139,10 +138,12 @@ def test_row_blocks_stream_to_host(monkeypatch, symmetric):
     Z_or_none = None if symmetric else Z
     whole = fk.gram(kernel, X, Z_or_none, device="cuda")
     m = whole.shape[1]
-    monkeypatch.setattr(config, "CUDA_BLOCK_BYTES", TILE * m * 8)
-    from fastntk import _cuda
+    monkeypatch.setenv("FASTNTK_CUDA_BLOCK_BYTES", str(TILE * m * 8))
+    from fastntk import engine
+    from fastntk.backends import cuda as cuda_backend
 
-    assert _cuda.n_row_blocks((1, 9, m), np.float64, False) == 3
+    problem = engine.gram_problem(kernel, X, X if symmetric else Z, np.dtype(np.float64), symmetric)
+    assert len(cuda_backend.row_blocks(problem, 0, 9, 0, m)) == 3
     np.testing.assert_array_equal(fk.gram(kernel, X, Z_or_none, device="cuda"), whole)
     out = np.full(whole.shape, np.nan)
     assert fk.gram(kernel, X, Z_or_none, out=out, device="cuda") is out
@@ -151,7 +152,7 @@ def test_row_blocks_stream_to_host(monkeypatch, symmetric):
     assert fk.gram(kernel, X, Z_or_none, out=out, device="cuda") is out
     assert_scaled_close(out, whole, _scale(kernel, X, Z_or_none), 1e-12, "F-ordered out")
     stacked = fk.gram_many(FAMILY, X, Z_or_none, device="cuda")
-    monkeypatch.setattr(config, "CUDA_BLOCK_BYTES", 0)
+    monkeypatch.setenv("FASTNTK_CUDA_BLOCK_BYTES", str(0))
     np.testing.assert_array_equal(stacked, fk.gram_many(FAMILY, X, Z_or_none, device="cuda"))
 
 
@@ -187,16 +188,16 @@ def test_device_out_is_checked():
 
 def test_auto_uses_the_gpu(monkeypatch):
     """``device="auto"`` runs on the (simulated) GPU: the GPU's ``fill`` computes the result."""
-    from fastntk import _cuda
+    from fastntk.backends import cuda as cuda_backend
 
     calls = []
-    original = _cuda.fill
+    original = cuda_backend.fill
 
     def recording_fill(*args):
         calls.append(args)
         return original(*args)
 
-    monkeypatch.setattr(_cuda, "fill", recording_fill)
+    monkeypatch.setattr(cuda_backend, "fill", recording_fill)
     kernel = fk.Polynomial(2)
     got = fk.gram(kernel, X, Z, device="auto")
     assert len(calls) == 1

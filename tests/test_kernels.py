@@ -200,7 +200,7 @@ def test_out_float32_sets_the_computation_dtype(case, order):
 @pytest.mark.parametrize("case", OUT_CASES, ids=ids(OUT_CASES))
 @pytest.mark.parametrize("order", ["C", "F"])
 def test_out_memmap_written_to_disk(case, order, tmp_path, monkeypatch):
-    monkeypatch.setattr(fastntk.config, "TILE_SIZE", 4)
+    monkeypatch.setenv("FASTNTK_TILE_SIZE", str(4))
     path = tmp_path / "gram.dat"
     out = np.memmap(path, dtype=np.float64, mode="w+", shape=(9, 6), order=order)
     result = case.kernel(X, Z, out=out)
@@ -366,7 +366,7 @@ def test_many_small_tiles(case, tile, n, monkeypatch):
     Zn = random_inputs(20 + n, n + 4, d=3)
     untiled_symmetric = case.kernel(Xn)
     untiled_rectangular = case.kernel(Xn, Zn)
-    monkeypatch.setattr(fastntk.config, "TILE_SIZE", tile)
+    monkeypatch.setenv("FASTNTK_TILE_SIZE", str(tile))
     K = case.kernel(Xn)
     np.testing.assert_array_equal(K, K.T)
     off = ~np.eye(n, dtype=bool)
@@ -400,7 +400,7 @@ def test_many_small_tiles_gram_many(tile, monkeypatch):
     kernels = sweep("erf", 1.4, 0.3)
     Xn = random_inputs(4, 17, d=3)
     expected = [kernel(Xn) for kernel in kernels]
-    monkeypatch.setattr(fastntk.config, "TILE_SIZE", tile)
+    monkeypatch.setenv("FASTNTK_TILE_SIZE", str(tile))
     stacked = fk.gram_many(kernels, Xn)
     for index, kernel in enumerate(kernels):
         scale = np.sqrt(np.outer(kernel.diag(Xn), kernel.diag(Xn)))

@@ -8,7 +8,7 @@ import pytest
 import scipy.sparse.linalg
 
 import fastntk as fk
-from fastntk import config, nystrom
+from fastntk import nystrom
 from fastntk.network import NetworkFamily
 from fastntk.operators import KernelOperator
 
@@ -31,7 +31,7 @@ TOLERANCE = {np.float64: 1e-12, np.float32: 2e-5}
 @pytest.fixture
 def small_tiles(monkeypatch):
     """Tiles of 16: the inputs span several strips and tiles, with partial edges."""
-    monkeypatch.setattr(config, "TILE_SIZE", 16)
+    monkeypatch.setenv("FASTNTK_TILE_SIZE", str(16))
 
 
 def relative_error(actual, expected):
@@ -208,11 +208,11 @@ def test_auto_solver_follows_the_memory_budget(caplog, budget, expected):
 
 
 def test_auto_solver_default_budget_is_the_available_memory(monkeypatch):
-    from fastntk import estimators
+    from fastntk import regression
 
-    monkeypatch.setattr(estimators, "available_memory_bytes", lambda: 2 * 70 * 70 * 8)
+    monkeypatch.setattr(regression, "available_memory_bytes", lambda: 2 * 70 * 70 * 8)
     assert fk.KernelRegressor(fk.NTK(2), alpha=1e-3).fit(X, Y).solver_ == "cholesky"
-    monkeypatch.setattr(estimators, "available_memory_bytes", lambda: 2 * 70 * 70 * 8 - 2)
+    monkeypatch.setattr(regression, "available_memory_bytes", lambda: 2 * 70 * 70 * 8 - 2)
     model = fk.KernelRegressor(fk.NTK(2), alpha=1e-3, n_centers=30).fit(X, Y)
     assert model.solver_ == "nystrom"
 

@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 
 import fastntk as fk
-from fastntk import config
 
 X = np.random.default_rng(3).standard_normal((40, 4))
 KERNEL = fk.NTK(depth=2)
@@ -14,7 +13,7 @@ KERNEL = fk.NTK(depth=2)
 
 @pytest.fixture
 def small_tiles(monkeypatch):
-    monkeypatch.setattr(config, "TILE_SIZE", 8)
+    monkeypatch.setenv("FASTNTK_TILE_SIZE", str(8))
 
 
 def test_progress_without_tqdm_is_silent_and_changes_nothing(small_tiles, monkeypatch, capsys):

@@ -9,13 +9,12 @@ import os
 import platform
 import re
 
-import numba
 import numpy as np
 import pytest
 
 import fastntk as fk
-from fastntk import _engine_core as core
-from fastntk import classic, network
+from fastntk import _protocol as protocol
+from fastntk import engine
 
 pytestmark = [
     pytest.mark.skipif(os.environ.get("NUMBA_DISABLE_JIT") == "1", reason="nothing is compiled"),
@@ -27,27 +26,24 @@ pytestmark = [
 PACKED_SQRT = re.compile(r"\bv?sqrtp[sd]\b")
 
 
-def compiled_tile_map(tile_map, kernel, dtype):
-    """Machine code of ``tile_map`` for ``kernel`` (compiled afresh: cached code has no asm)."""
+def compiled_map_run(kernel, dtype):
+    """Machine code of the family's ``map_run`` (the map of one row of a tile) for ``kernel``,
+    with the functions it calls (compiled in this process: they are never cached on disk)."""
     X = np.random.default_rng(0).standard_normal((20, 3)).astype(dtype)
-    spec = kernel._spec(X.shape[1], np.dtype(dtype))
-    rows = core.row_info(spec, X)
+    problem = engine.gram_problem(kernel, X, X, np.dtype(dtype), True)
+    map_run = protocol.shared_implementation(protocol.map_run, type(problem.spec))
     dots = X @ X.T
-    out = np.empty((1, 20, 20), dtype=dtype)
-    fresh = numba.njit(error_model="numpy", fastmath={"contract"})(tile_map.py_func)
-    fresh(spec, dots, rows, rows, 0, 0, out)
-    return fresh.inspect_asm(fresh.signatures[0])
+    out = np.empty((kernel.n_outputs, 20, 20), dtype=dtype)
+    work = np.empty((problem.work_rows, 20), dtype=dtype)
+    map_run(problem.spec, dots[0], problem.rows_x, 0, problem.rows_z, 0, work, out, 0, 0)
+    return "\n".join(map_run.inspect_asm(signature) for signature in map_run.signatures)
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize(
-    "tile_map, kernel",
-    [
-        (network._network_tile, fk.NTK(depth=3)),
-        (network._network_tile, fk.NNGP(depth=2, activation="abs")),
-        (classic._arc_cosine_tile, fk.ArcCosine(order=1)),
-    ],
+    "kernel",
+    [fk.NTK(depth=3), fk.NNGP(depth=2, activation="abs"), fk.ArcCosine(order=1)],
     ids=["ntk-relu", "nngp-abs", "arccos-1"],
 )
-def test_angle_kernel_maps_use_packed_square_roots(tile_map, kernel, dtype):
-    assert PACKED_SQRT.search(compiled_tile_map(tile_map, kernel, dtype))
+def test_angle_kernel_maps_use_packed_square_roots(kernel, dtype):
+    assert PACKED_SQRT.search(compiled_map_run(kernel, dtype))

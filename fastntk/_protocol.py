@@ -1,0 +1,225 @@
+"""The compiled interface between kernel declarations and the backends (DESIGN.md section 2).
+
+A kernel family's declaration (``fastntk.declarations``) registers, for its parameters class
+(a namedtuple: the *spec*), one implementation of each protocol function below. The backends
+call the protocol functions with a spec; Numba resolves each call at compile time to the
+implementation registered for the spec's class (a typed overload), and plain Python
+(``NUMBA_DISABLE_JIT=1``, the CUDA simulator) looks it up in a dict. Dispatching on the spec's
+class rather than on a function passed in keeps the compiled loops cacheable across processes:
+a namedtuple class pickles by name, a compiled function does not.
+
+The protocol, for a family with ``k`` outputs and ``R`` per-row quantities:
+
+``row_values(spec, X) -> (R, n)``
+    The per-row quantities of the rows of ``X`` (norms, the variances of every layer, ...),
+    stored transposed so that loops over columns read them contiguously.
+``map_run(spec, dots, rows_x, i, rows_z, j, work, out, oi, oj)``
+    The kernel of row ``i`` of ``X`` against the rows ``j, j + 1, ...`` of ``Z`` whose inner
+    products (or L1 distances) are ``dots``, written to ``out[:, oi, oj:oj + len(dots)]``;
+    ``work`` is scratch of shape ``(work_rows, >= len(dots))``. The CPU calls it once per row of
+    a tile (so its loops vectorise over columns), the GPU once per entry, with one column.
+``needs_float64(spec, dot, rows_x, i, rows_z, j) -> bool``
+    Whether the float32 entry ``(i, j)`` must be recomputed in float64 (a cosine too close to
+    +-1 for float32: ``arccos(1 - e) ~ sqrt(2 e)`` turns a rounding of 6e-8 into 3e-4).
+``diagonal(spec, rows) -> (k, n)``
+    ``k(x, x)`` exactly (angle 0, distance 0) from the rows' quantities.
+
+Row quantities reach scalar maths as *records*: namedtuples whose fields name the quantities
+(``x.norm``, ``z.inverse_norm``), built by ``record`` from a column of a rows array.
+"""
+
+import functools
+
+from numba.extending import overload
+
+from ._jit import compile_shared, forwarder
+
+#: The implementations of each protocol function, by spec class.
+_IMPLEMENTATIONS = {}
+
+
+def dispatched(prototype=None, *, inline=False):
+    """A function whose calls run the implementation registered (with ``register``) for the
+    class of its first argument; ``prototype`` gives its name, parameters and docstring.
+
+    Compiled callers compile the implementation once per signature and link it; LLVM inlines
+    small ones into the loops that call them, which then vectorise. With ``inline`` the
+    implementation is inlined in Numba's IR instead (for scalar maths too large for LLVM's
+    inliner: it costs compile time at each call site).
+    """
+    if prototype is None:
+        return functools.partial(dispatched, inline=inline)
+    implementations = _IMPLEMENTATIONS.setdefault(prototype.__name__, {})
+
+    def function(spec, *args):
+        return implementations[type(spec)][1](spec, *args)
+
+    functools.update_wrapper(function, prototype)
+
+    def typed(spec, *args):
+        found = implementations.get(getattr(spec, "instance_class", None))
+        if found is None:
+            return None
+        return found[1] if inline else forwarder(found[2], 1 + len(args))
+
+    overload(function, strict=False, inline="always" if inline else "never")(typed)
+    return function
+
+
+def register(function, spec_class, implementation):
+    """Record ``implementation`` (a Numba-compiled or plain Python function with the
+    parameters of ``function``) as ``function`` for specs of ``spec_class``.
+
+    Compiled callers compile it into their own code; plain Python callers (the CUDA simulator,
+    ``NUMBA_DISABLE_JIT=1``) run its Python function.
+    """
+    compiled = getattr(implementation, "cached", implementation)  # a KernelLoop's
+    python = getattr(compiled, "py_func", compiled)
+    _IMPLEMENTATIONS[function.__name__][spec_class] = (
+        implementation,
+        python,
+        compile_shared(python),
+    )
+
+
+def compiled(function, spec, cacheable):
+    """The compiled implementation of ``function`` for ``spec``, to call from the host (the
+    per-row quantities and the diagonal are computed there, for every backend). Host-called
+    implementations are ``KernelLoop``s: cached on disk only for ``cacheable`` families."""
+    implementation = _IMPLEMENTATIONS[function.__name__][type(spec)][0]
+    return implementation.get(cacheable)
+
+
+def shared_implementation(function, spec_class):
+    """The Numba dispatcher compiled callers use for ``function`` on ``spec_class``."""
+    return _IMPLEMENTATIONS[function.__name__][spec_class][2]
+
+
+def registered(function, spec_class):
+    """Whether ``function`` has an implementation for ``spec_class``."""
+    return spec_class in _IMPLEMENTATIONS[function.__name__]
+
+
+@dispatched
+def row_values(spec, X):
+    """The ``(R, n)`` per-row quantities of the rows of ``X`` (host-called: see ``compiled``)."""
+
+
+@dispatched
+def map_run(spec, dots, rows_x, i, rows_z, j, work, out, oi, oj):
+    """The kernel of row ``i`` of ``X`` against rows ``j, j + 1, ...`` of ``Z``, written to
+    ``out[:, oi, oj:oj + len(dots)]``."""
+
+
+@dispatched
+def needs_float64(spec, dot, rows_x, i, rows_z, j):
+    """Whether the float32 entry ``(i, j)`` must be recomputed in float64."""
+
+
+@dispatched
+def diagonal(spec, rows):
+    """``k(x, x)`` of every row, shape ``(k, n)``, from its row quantities (host-called: see
+    ``compiled``)."""
+
+
+def record(owner, rows, base, column):
+    """The record ``type(owner).Rows(rows[base, column], rows[base + 1, column], ...)``.
+
+    ``owner`` is a spec (or an activation's parameters) whose class has a ``Rows`` namedtuple
+    class; the record's fields are the quantities in the rows ``base, base + 1, ...``.
+    """
+    fields = type(owner).Rows._fields
+    return type(owner).Rows(*rows[base : base + len(fields), column])
+
+
+def columns(owner, rows, base, start, stop):
+    """The record of views ``rows[base + k, start:stop]``: ``at(columns(...), t)`` is then the
+    record of column ``start + t``. Loops over ``t`` read contiguous views with plain range
+    indices, which LLVM vectorises (``rows[k, start + t]`` with a runtime ``start`` it does not:
+    Numba's negative-index check turns the load into a gather)."""
+    fields = type(owner).Rows._fields
+    return type(owner).Rows(*(rows[base + k, start:stop] for k in range(len(fields))))
+
+
+def at(views, t):
+    """The record of scalars ``views.field[t]`` of a record of views (see ``columns``)."""
+    return type(views)(*(view[t] for view in views))
+
+
+def _rows_class(owner):
+    return getattr(getattr(owner, "instance_class", None), "Rows", None)
+
+
+@overload(record, inline="always")
+def _record_typed(owner, rows, base, column):
+    rows_class = _rows_class(owner)
+    if rows_class is None:
+        return None
+    loads = ", ".join(f"rows[base + {k}, column]" for k in range(len(rows_class._fields)))
+    return _generated("record", "owner, rows, base, column", f"rows_class({loads})", rows_class)
+
+
+@overload(columns, inline="always")
+def _columns_typed(owner, rows, base, start, stop):
+    rows_class = _rows_class(owner)
+    if rows_class is None:
+        return None
+    views = ", ".join(f"rows[base + {k}, start:stop]" for k in range(len(rows_class._fields)))
+    return _generated(
+        "columns", "owner, rows, base, start, stop", f"rows_class({views})", rows_class
+    )
+
+
+@overload(at, inline="always")
+def _at_typed(views, t):
+    rows_class = getattr(views, "instance_class", None)
+    if rows_class is None:
+        return None
+    loads = ", ".join(f"views[{k}][t]" for k in range(len(rows_class._fields)))
+    return _generated("at", "views, t", f"rows_class({loads})", rows_class)
+
+
+@functools.cache
+def _generated(name, parameters, expression, rows_class):
+    """``def name(parameters): return expression`` with ``rows_class`` in scope.
+
+    Generated per number of fields: one load (or view) per field, at constant row offsets.
+    """
+    source = f"def {name}({parameters}):\n    return {expression}\n"
+    namespace = {"rows_class": rows_class}
+    exec(compile(source, f"<{name} of {rows_class.__name__}>", "exec"), namespace)
+    return namespace[name]
+
+
+def row_count(owner):
+    """The number of fields of ``type(owner).Rows`` (a compile-time constant)."""
+    return len(type(owner).Rows._fields)
+
+
+@overload(row_count, inline="always")
+def _row_count_typed(owner):
+    rows_class = getattr(getattr(owner, "instance_class", None), "Rows", None)
+    if rows_class is None:
+        return None
+    count = len(rows_class._fields)
+    return lambda owner: count
+
+
+def store(rows, base, column, values):
+    """``rows[base + k, column] = values[k]`` for each element of the tuple ``values``."""
+    for k, value in enumerate(values):
+        rows[base + k, column] = value
+
+
+@overload(store, inline="always")
+def _store_typed(rows, base, column, values):
+    return _store_builder(len(values))
+
+
+@functools.cache
+def _store_builder(count):
+    lines = "".join(f"    rows[base + {k}, column] = values[{k}]\n" for k in range(count))
+    source = "def store(rows, base, column, values):\n" + (lines or "    pass\n")
+    namespace = {}
+    exec(compile(source, f"<store of {count} values>", "exec"), namespace)
+    return namespace["store"]

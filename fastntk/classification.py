@@ -1,0 +1,118 @@
+"""Classification by kernel regression on one-hot targets (MATH.md section 5)."""
+
+import warnings
+
+import numpy as np
+
+from ._estimator import DEFAULT_KERNEL, DataConversionWarning, Estimator, sklearn_flavoured
+from .regression import KernelRegressor
+
+
+class OneHotClassifier(Estimator):
+    """Classification by kernel regression on one-hot targets (optionally centred): the
+    predicted class is the largest output (MATH.md section 5)."""
+
+    _estimator_type = "classifier"
+
+    def _encode(self, y):
+        if y is None:
+            raise ValueError(
+                f"{type(self).__name__} requires y to be passed, but the target y is None"
+            )
+        y = np.asarray(y)
+        if y.ndim == 2 and y.shape[1] == 1:
+            warnings.warn(
+                "A column-vector y was passed when a 1d array was expected; the class labels "
+                "were flattened to shape (n,)",
+                sklearn_flavoured(DataConversionWarning),
+                stacklevel=3,
+            )
+            y = y[:, 0]
+        if y.ndim != 1:
+            raise ValueError(f"y must be a 1-D array of class labels, got shape {y.shape}")
+        if np.issubdtype(y.dtype, np.floating):
+            if not np.isfinite(y).all():
+                raise ValueError("y contains NaN or infinity")
+            if (y != np.round(y)).any():
+                raise ValueError(
+                    "Unknown label type: continuous; y must hold class labels (integers, "
+                    "strings or booleans); for real-valued targets use a regressor"
+                )
+        self.classes_, codes = np.unique(y, return_inverse=True)
+        targets = np.zeros((y.shape[0], len(self.classes_)))
+        targets[np.arange(y.shape[0]), codes] = 1.0
+        if self.centered:
+            targets -= 1.0 / len(self.classes_)
+        return targets
+
+    def _after_fit(self):
+        for name in ("n_features_in_", "n_fit_samples_"):
+            if hasattr(self.regressor_, name):
+                setattr(self, name, getattr(self.regressor_, name))
+        return self
+
+    def decision_function(self, X):
+        """The regression outputs, (m, n_classes); for two classes the difference of the
+        second and the first output, (m,) (positive means ``classes_[1]``)."""
+        self._check_is_fitted()
+        scores = self.regressor_.predict(X)
+        return scores[:, 1] - scores[:, 0] if len(self.classes_) == 2 else scores
+
+    def predict(self, X):
+        """The class with the largest regression output."""
+        self._check_is_fitted()
+        return self.classes_[np.argmax(self.regressor_.predict(X), axis=1)]
+
+    def score(self, X, y):
+        """Accuracy of ``predict(X)`` against the labels ``y``."""
+        return float(np.mean(self.predict(X) == np.asarray(y)))
+
+
+class KernelClassifier(OneHotClassifier):
+    """Kernel regression on one-hot class targets; ``predict`` returns the arg-max class.
+
+    Parameters are those of ``KernelRegressor`` (including ``solver="nystrom"`` for large n),
+    and ``centered``: subtract ``1 / n_classes`` from the one-hot targets. Attributes:
+    ``classes_``, ``regressor_`` (the fitted ``KernelRegressor``).
+    """
+
+    def __init__(
+        self,
+        kernel=DEFAULT_KERNEL,
+        alpha=1e-6,
+        *,
+        centered=False,
+        solver="auto",
+        relative_alpha=False,
+        n_centers=None,
+        random_state=None,
+        memory_budget=None,
+        cg_tol=None,
+        cg_max_iter=100,
+        progress=False,
+        dtype=None,
+        device="cpu",
+        threads=None,
+    ):
+        self.kernel = kernel
+        self.alpha = alpha
+        self.centered = centered
+        self.solver = solver
+        self.relative_alpha = relative_alpha
+        self.n_centers = n_centers
+        self.random_state = random_state
+        self.memory_budget = memory_budget
+        self.cg_tol = cg_tol
+        self.cg_max_iter = cg_max_iter
+        self.progress = progress
+        self.dtype = dtype
+        self.device = device
+        self.threads = threads
+
+    def fit(self, X, y):
+        """Fit to inputs ``X`` (or the kernel matrix) and class labels ``y``."""
+        targets = self._encode(y)
+        parameters = self.get_params()
+        del parameters["centered"]
+        self.regressor_ = KernelRegressor(**parameters).fit(X, targets)
+        return self._after_fit()

@@ -1,0 +1,429 @@
+"""How a kernel family and an activation are declared: one class each (DESIGN.md section 2).
+
+A kernel family
+===============
+A subclass of ``ScalarKernel`` (a frozen dataclass) is a kernel that is a scalar map of the
+inner product ``x . z`` (or, with ``products = "l1"``, the L1 distance ``|x - z|_1``) and of
+per-row quantities of ``x`` and ``z``. Its class body is the whole declaration::
+
+    @dataclass(frozen=True)
+    class RationalQuadratic(ScalarKernel):
+        '''k(x, z) = (1 + |x - z|^2 / (2 a l^2)) ** -a'''
+
+        lengthscale: float = 1.0
+        alpha: float = 1.0
+
+        parameters = ("inverse_two_a_variance", "alpha")  # the numbers the maths uses
+        rows = ("squared_norm",)  # per-row quantities, functions of |x|^2
+
+        def parameter_values(self, n_features, dtype):
+            return (0.5 / (self.alpha * self.lengthscale**2), self.alpha)
+
+        def row_values(p, squared_norm):
+            return (squared_norm,)
+
+        def value(p, dot, x, z):
+            distance = max(x.squared_norm + z.squared_norm - 2 * dot, 0.0)
+            return (1 + distance * p.inverse_two_a_variance) ** -p.alpha
+
+        def diagonal(p, x):
+            return 1.0
+
+- ``parameters``: names of the numbers of ``p``, the parameters namedtuple the maths receives
+  (``parameter_values`` computes them on the host; floats are converted to the computation
+  dtype, integers to int64).
+- ``rows``: names of the per-row quantities; ``row_values(p, squared_norm)`` returns them, and
+  the maths reads them as fields of the records ``x`` and ``z``.
+- ``value(p, dot, x, z)``: the kernel's scalar map; ``diagonal(p, x)``: ``k(x, x)`` exactly.
+- Optional ``needs_float64(p, dot, x, z)``: for maps through an angle, whether a float32 entry
+  must be recomputed in float64 (its cosine is too close to +-1 for float32).
+- Optional ``products = "l1"``: ``dot`` is then ``|x - z|_1``.
+
+``value``, ``diagonal``, ``row_values`` and ``needs_float64`` are plain functions of scalars
+(Numba compiles them into each backend's loop: the CPU tile loop and the CUDA kernel are both
+generated from them), written without ``self``. Anything incomplete is a ``DeclarationError``
+when the class is defined, naming the family and the missing part. Families declared outside
+fastntk compile in each process (Numba's disk cache cannot see changes to their source).
+
+An activation
+=============
+A subclass of ``Activation`` declares an activation ``phi`` of the network kernels (MATH.md
+section 2): its NumPy form ``phi(self, u)`` (and ``phi_prime(self, u)``, or
+``has_derivative = False``), used by ``fastntk.features`` and ``FiniteNetwork``; its dual
+``dual(p, sxz, c, x, z) -> (T, Td)`` with ``T = E[phi(u) phi(v)]`` and
+``Td = E[phi'(u) phi'(v)]`` for ``(u, v) ~ N(0, [[sxx, sxz], [sxz, szz]])``, ``c`` the
+correlation clipped into [-1, 1] (exactly 1 on the diagonal, 0 when a variance is 0); and the
+per-layer quantities its dual needs, ``rows`` with ``row_values(p, variance)``. The records
+``x`` and ``z`` hold ``variance``, ``root`` (its square root), ``inverse_root`` (0 for a zero
+variance) and the declared ``rows``. ``parameters`` and ``parameter_values(self, dtype)`` are as
+for kernels; ``name`` (optional) makes it reachable by that string.
+"""
+
+import inspect
+from collections import namedtuple
+
+import numpy as np
+
+from . import engine
+from ._jit import kernel_loop
+from ._protocol import at, columns, dispatched, record, register, row_count, store
+from ._protocol import diagonal as protocol_diagonal
+from ._protocol import map_run as protocol_map_run
+from ._protocol import needs_float64 as protocol_needs_float64
+from ._protocol import row_values as protocol_row_values
+
+__all__ = ["Activation", "DeclarationError", "Kernel", "ScalarKernel"]
+
+
+class DeclarationError(TypeError):
+    """A kernel family or an activation is declared incompletely or inconsistently."""
+
+
+class Kernel:
+    """Base class of fastntk kernels (frozen dataclasses).
+
+    ``k(X, Z=None, **options)`` is ``fastntk.gram(k, X, Z, **options)``; ``k.diag(X)`` is
+    ``k(x, x)`` for each row. A kernel gives the engine ``spec(n_features, dtype)``, the
+    parameters namedtuple of its family's compiled maths; ``n_outputs`` (Gram matrices per
+    call), ``cacheable`` (whether its compiled loops may be cached on disk) and
+    ``cuda_unavailable`` (why it cannot run on a GPU, or None).
+    """
+
+    n_outputs = 1
+    cacheable = True
+    #: Why the kernel cannot run on a GPU (None: it can).
+    cuda_unavailable = None
+
+    def __call__(self, X, Z=None, **options):
+        return engine.gram(self, X, Z, **options)
+
+    def diag(self, X, *, dtype=None):
+        """``k(x, x)`` for every row ``x`` of ``X``, shape (n,)."""
+        return engine.diag(self, X, dtype=dtype)
+
+    def spec(self, n_features, dtype):
+        """The parameters of the compiled maths for inputs of ``n_features`` in ``dtype``."""
+        raise NotImplementedError
+
+    @staticmethod
+    def stacked(kernels):
+        """The kernel whose outputs are those of ``kernels`` from one pass (``gram_many``)."""
+        raise TypeError(f"gram_many takes NNGP and NTK kernels, got {kernels[0]!r}")
+
+
+# --- what declarations share ------------------------------------------------------------------
+
+
+def declared_in_fastntk(cls):
+    return cls.__module__ == "fastntk" or cls.__module__.startswith("fastntk.")
+
+
+#: The parts of a kernel family's and of an activation's declaration. A subclass that
+#: redefines none of them (e.g. ``ReLU`` of the piecewise-linear activations) shares its
+#: parent's compiled maths.
+_KERNEL_DECLARATION = (
+    "parameters",
+    "rows",
+    "products",
+    "value",
+    "diagonal",
+    "row_values",
+    "needs_float64",
+)
+_ACTIVATION_DECLARATION = ("parameters", "rows", "dual", "row_values")
+
+
+def _declares(cls, parts):
+    return "Parameters" not in dir(cls) or any(part in cls.__dict__ for part in parts)
+
+
+def _own_or_inherited(cls, name):
+    return getattr(cls, name, None)
+
+
+def _check_function(cls, what, name, parameters, purpose, required=True):
+    """The declared function ``name`` of ``cls``, checked to take ``parameters``."""
+    function = cls.__dict__.get(name, _own_or_inherited(cls, name))
+    if isinstance(function, staticmethod):
+        function = function.__func__
+    if function is None:
+        if not required:
+            return None
+        raise DeclarationError(
+            f"{what} {cls.__name__} is incomplete: it declares no {name}({', '.join(parameters)})"
+            f", {purpose}"
+        )
+    python = getattr(function, "py_func", function)
+    if not callable(python):
+        raise DeclarationError(f"{what} {cls.__name__}: {name} must be a function")
+    try:
+        count = len(inspect.signature(python).parameters)
+    except (TypeError, ValueError):
+        count = len(parameters)
+    if count != len(parameters):
+        raise DeclarationError(
+            f"{what} {cls.__name__}: {name} must take ({', '.join(parameters)}), "
+            f"got {count} parameter(s)"
+        )
+    return function
+
+
+def _names(cls, what, attribute, reserved=()):
+    names = getattr(cls, attribute, ())
+    if isinstance(names, str) or not all(isinstance(name, str) for name in names):
+        raise DeclarationError(
+            f"{what} {cls.__name__}: {attribute} must be a tuple of names, got {names!r}"
+        )
+    names = tuple(names)
+    for name in names:
+        if not name.isidentifier() or name.startswith("_") or name in reserved:
+            raise DeclarationError(f"{what} {cls.__name__}: {attribute} has a bad name {name!r}")
+    if len(set(names)) != len(names):
+        raise DeclarationError(f"{what} {cls.__name__}: {attribute} repeats a name: {names}")
+    return names
+
+
+def _parameters_class(cls, fields, rows_class):
+    """The namedtuple of a declaration's numbers, named ``<class>.Parameters`` so that it
+    pickles by name (Numba's disk cache records the types of compiled signatures)."""
+    parameters_class = namedtuple(f"{cls.__name__}Parameters", fields)
+    parameters_class.__module__ = cls.__module__
+    parameters_class.__qualname__ = f"{cls.__qualname__}.Parameters"
+    parameters_class.Rows = rows_class
+    return parameters_class
+
+
+def numbers(values, fields, dtype, owner):
+    """``values`` in the computation dtype: floats as ``dtype``, integers as int64, arrays and
+    functions as they are."""
+    values = tuple(values)
+    if len(values) != len(fields):
+        raise DeclarationError(
+            f"{owner}: parameter_values returned {len(values)} value(s) for the parameters {fields}"
+        )
+    converted = []
+    for value in values:
+        if isinstance(value, (bool, np.bool_)):
+            converted.append(np.bool_(value))
+        elif isinstance(value, (int, np.integer)):
+            converted.append(np.int64(value))
+        elif isinstance(value, (float, np.floating)):
+            converted.append(dtype.type(value))
+        else:
+            converted.append(value)
+    return converted
+
+
+# --- kernel families --------------------------------------------------------------------------
+
+
+@dispatched(inline=True)
+def kernel_value(p, dot, x, z):
+    """A scalar family's ``value``."""
+
+
+@dispatched
+def kernel_diagonal(p, x):
+    """A scalar family's ``diagonal``."""
+
+
+@dispatched
+def kernel_row_values(p, squared_norm):
+    """A scalar family's ``row_values``."""
+
+
+@dispatched
+def kernel_needs_float64(p, dot, x, z):
+    """A scalar family's ``needs_float64``."""
+
+
+class ScalarKernel(Kernel):
+    """A kernel declared by a scalar map of ``x . z`` and per-row quantities (see the module
+    docstring). Subclasses are frozen dataclasses; their declaration is checked and registered
+    when the class is defined."""
+
+    parameters = ()
+    rows = ()
+    products = "dot"
+
+    def __init_subclass__(cls, **options):
+        super().__init_subclass__(**options)
+        if not _declares(cls, _KERNEL_DECLARATION):
+            return
+        what = "kernel family"
+        fields = _names(cls, what, "parameters")
+        rows = _names(cls, what, "rows")
+        if cls.products not in ("dot", "l1"):
+            raise DeclarationError(
+                f"{what} {cls.__name__}: products must be 'dot' or 'l1', got {cls.products!r}"
+            )
+        if not callable(getattr(cls, "parameter_values", None)):
+            raise DeclarationError(
+                f"{what} {cls.__name__} is incomplete: it declares no "
+                "parameter_values(self, n_features, dtype), the numbers of its parameters"
+            )
+        value = _check_function(cls, what, "value", ("p", "dot", "x", "z"), "its scalar map")
+        diagonal = _check_function(cls, what, "diagonal", ("p", "x"), "the exact k(x, x)")
+        row_function = _check_function(
+            cls,
+            what,
+            "row_values",
+            ("p", "squared_norm"),
+            f"the per-row quantities {rows}",
+            required=bool(rows),
+        )
+        refinement = _check_function(
+            cls, what, "needs_float64", ("p", "dot", "x", "z"), "", required=False
+        )
+        parameters_class = _parameters_class(cls, fields, namedtuple(f"{cls.__name__}Rows", rows))
+        parameters_class.products = cls.products
+        parameters_class.refines = refinement is not None
+        parameters_class.work_rows = _no_work_rows
+        parameters_class.family = cls.__name__
+        cls.Parameters = parameters_class
+        if not declared_in_fastntk(cls):
+            cls.cacheable = False
+        register(kernel_value, parameters_class, value)
+        register(kernel_diagonal, parameters_class, diagonal)
+        register(protocol_map_run, parameters_class, _scalar_map_run)
+        register(protocol_diagonal, parameters_class, _scalar_diagonal)
+        if rows:
+            register(kernel_row_values, parameters_class, row_function)
+            register(protocol_row_values, parameters_class, _scalar_row_values)
+        else:
+            register(protocol_row_values, parameters_class, _no_row_values)
+        if refinement is not None:
+            register(kernel_needs_float64, parameters_class, refinement)
+            register(protocol_needs_float64, parameters_class, _scalar_needs_float64)
+
+    def spec(self, n_features, dtype):
+        dtype = np.dtype(dtype)
+        values = self.parameter_values(n_features, dtype)
+        return self.Parameters(*numbers(values, self.Parameters._fields, dtype, repr(self)))
+
+
+def _no_work_rows(spec):
+    """A scalar family's ``map_run`` needs no scratch."""
+    return 0
+
+
+def _scalar_map_run(spec, dots, rows_x, i, rows_z, j, work, out, oi, oj):
+    x = record(spec, rows_x, 0, i)
+    z_columns = columns(spec, rows_z, 0, j, j + dots.shape[0])
+    out_row = out[0, oi, oj : oj + dots.shape[0]]
+    for t in range(dots.shape[0]):
+        out_row[t] = kernel_value(spec, dots[t], x, at(z_columns, t))
+
+
+def _scalar_needs_float64(spec, dot, rows_x, i, rows_z, j):
+    return kernel_needs_float64(spec, dot, record(spec, rows_x, 0, i), record(spec, rows_z, 0, j))
+
+
+@kernel_loop
+def _scalar_diagonal(spec, rows):
+    values = np.empty((1, rows.shape[1]), dtype=rows.dtype)
+    for i in range(rows.shape[1]):
+        values[0, i] = kernel_diagonal(spec, record(spec, rows, 0, i))
+    return values
+
+
+@kernel_loop
+def _scalar_row_values(spec, X):
+    rows = np.empty((row_count(spec), X.shape[0]), dtype=X.dtype)
+    for i in range(X.shape[0]):
+        total = X.dtype.type(0)
+        for k in range(X.shape[1]):
+            total += X[i, k] * X[i, k]
+        store(rows, 0, i, kernel_row_values(spec, total))
+    return rows
+
+
+@kernel_loop
+def _no_row_values(spec, X):
+    return np.empty((0, X.shape[0]), dtype=X.dtype)
+
+
+# --- activations ------------------------------------------------------------------------------
+
+
+#: Per-layer quantities every activation's dual receives, before its own ``rows``.
+LAYER_QUANTITIES = ("variance", "root", "inverse_root")
+
+
+@dispatched
+def activation_dual(p, sxz, c, x, z):
+    """An activation's ``dual``: ``(T, Td)``."""
+
+
+@dispatched
+def activation_row_values(p, variance):
+    """An activation's own per-layer quantities."""
+
+
+def _no_activation_rows(p, variance):
+    return ()
+
+
+class Activation:
+    """Base class of activations (see the module docstring). ``has_derivative`` says whether
+    the NTK is defined; ``cacheable`` whether its compiled maths may be cached on disk."""
+
+    parameters = ()
+    rows = ()
+    has_derivative = True
+    cacheable = True
+    #: Why the network kernels of this activation cannot run on a GPU (None: they can).
+    cuda_unavailable = None
+    #: A string (or tuple of strings) by which ``NTK(activation=...)`` finds the activation.
+    name = None
+    #: Every named activation, by name.
+    named = {}
+
+    def __init_subclass__(cls, **options):
+        super().__init_subclass__(**options)
+        names = cls.__dict__.get("name")
+        for name in (names,) if isinstance(names, str) else names or ():
+            Activation.named[name.lower()] = cls
+        if not _declares(cls, _ACTIVATION_DECLARATION):
+            return
+        what = "activation"
+        fields = _names(cls, what, "parameters")
+        rows = _names(cls, what, "rows", reserved=LAYER_QUANTITIES)
+        dual = _check_function(
+            cls, what, "dual", ("p", "sxz", "c", "x", "z"), "its dual activation (T, Td)"
+        )
+        row_function = _check_function(
+            cls,
+            what,
+            "row_values",
+            ("p", "variance"),
+            f"the per-layer quantities {rows}",
+            required=bool(rows),
+        )
+        if not callable(getattr(cls, "phi", None)):
+            raise DeclarationError(
+                f"{what} {cls.__name__} is incomplete: it declares no phi(self, u), its NumPy form"
+            )
+        if cls.has_derivative is True and not callable(getattr(cls, "phi_prime", None)):
+            raise DeclarationError(
+                f"{what} {cls.__name__} is incomplete: it declares no phi_prime(self, u), the "
+                "NumPy form of its derivative (or has_derivative = False)"
+            )
+        layer_rows = namedtuple(f"{cls.__name__}Layer", LAYER_QUANTITIES + rows)
+        parameters_class = _parameters_class(cls, fields, layer_rows)
+        parameters_class.row_count = len(layer_rows._fields)
+        cls.Parameters = parameters_class
+        if not declared_in_fastntk(cls):
+            cls.cacheable = False
+        register(activation_dual, parameters_class, dual)
+        register(activation_row_values, parameters_class, row_function or _no_activation_rows)
+
+    def parameter_values(self, dtype):
+        """The numbers of ``parameters``, in order."""
+        return ()
+
+    def spec(self, dtype):
+        """The parameters namedtuple of the dual, in ``dtype``."""
+        dtype = np.dtype(dtype)
+        values = self.parameter_values(dtype)
+        return self.Parameters(*numbers(values, self.Parameters._fields, dtype, repr(self)))
