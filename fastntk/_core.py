@@ -9,7 +9,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._jit import jit
+from . import _protocol as protocol
+from ._jit import jit, kernel_loop
 
 
 @dataclass
@@ -48,6 +49,15 @@ class GramProblem:
     def work_rows(self):
         """Rows of the scratch ``map_run`` needs (``fastntk._protocol``)."""
         return type(self.spec).work_rows(self.spec)
+
+
+@kernel_loop
+def row_data(spec, X):
+    """``(rows, diagonal)``: the per-row quantities of the rows of ``X`` and their exact
+    ``k(x, x)``, shape ``(k, n)``; one compiled function for both, computed on the host for
+    every backend."""
+    rows = protocol.row_values(spec, X)
+    return rows, protocol.diagonal(spec, rows)
 
 
 #: Side of the square blocks in which a region is copied transposed: both the reads and the
@@ -95,12 +105,3 @@ def mirror_upper_triangle(matrix):
     """Copy the strict upper triangle of the C-ordered square ``matrix`` onto its lower one."""
     n = matrix.shape[0]
     mirror_square(matrix.reshape((1, n, n)), 0, 0, n)
-
-
-@jit
-def set_block_diagonal(out, values, values_start, r0, c0, first, last):
-    """``out[k, i - r0, i - c0] = values[k, i - values_start]`` for the global ``i`` in
-    ``[first, last)``: the exact diagonal of a block whose corner is ``(r0, c0)``."""
-    for k in range(out.shape[0]):
-        for i in range(first, last):
-            out[k, i - r0, i - c0] = values[k, i - values_start]

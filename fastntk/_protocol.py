@@ -73,21 +73,12 @@ def register(function, spec_class, implementation):
     Compiled callers compile it into their own code; plain Python callers (the CUDA simulator,
     ``NUMBA_DISABLE_JIT=1``) run its Python function.
     """
-    compiled = getattr(implementation, "cached", implementation)  # a KernelLoop's
-    python = getattr(compiled, "py_func", compiled)
+    python = getattr(implementation, "py_func", implementation)
     _IMPLEMENTATIONS[function.__name__][spec_class] = (
         implementation,
         python,
         compile_shared(python),
     )
-
-
-def compiled(function, spec, cacheable):
-    """The compiled implementation of ``function`` for ``spec``, to call from the host (the
-    per-row quantities and the diagonal are computed there, for every backend). Host-called
-    implementations are ``KernelLoop``s: cached on disk only for ``cacheable`` families."""
-    implementation = _IMPLEMENTATIONS[function.__name__][type(spec)][0]
-    return implementation.get(cacheable)
 
 
 def shared_implementation(function, spec_class):
@@ -102,7 +93,7 @@ def registered(function, spec_class):
 
 @dispatched
 def row_values(spec, X):
-    """The ``(R, n)`` per-row quantities of the rows of ``X`` (host-called: see ``compiled``)."""
+    """The ``(R, n)`` per-row quantities of the rows of ``X``."""
 
 
 @dispatched
@@ -118,8 +109,7 @@ def needs_float64(spec, dot, rows_x, i, rows_z, j):
 
 @dispatched
 def diagonal(spec, rows):
-    """``k(x, x)`` of every row, shape ``(k, n)``, from its row quantities (host-called: see
-    ``compiled``)."""
+    """``k(x, x)`` of every row, shape ``(k, n)``, from its row quantities."""
 
 
 def record(owner, rows, base, column):

@@ -65,7 +65,6 @@ from collections import namedtuple
 import numpy as np
 
 from . import engine
-from ._jit import kernel_loop
 from ._protocol import at, columns, dispatched, record, register, row_count, store
 from ._protocol import diagonal as protocol_diagonal
 from ._protocol import map_run as protocol_map_run
@@ -319,7 +318,6 @@ def _scalar_needs_float64(spec, dot, rows_x, i, rows_z, j):
     return kernel_needs_float64(spec, dot, record(spec, rows_x, 0, i), record(spec, rows_z, 0, j))
 
 
-@kernel_loop
 def _scalar_diagonal(spec, rows):
     values = np.empty((1, rows.shape[1]), dtype=rows.dtype)
     for i in range(rows.shape[1]):
@@ -327,7 +325,6 @@ def _scalar_diagonal(spec, rows):
     return values
 
 
-@kernel_loop
 def _scalar_row_values(spec, X):
     rows = np.empty((row_count(spec), X.shape[0]), dtype=X.dtype)
     for i in range(X.shape[0]):
@@ -338,7 +335,6 @@ def _scalar_row_values(spec, X):
     return rows
 
 
-@kernel_loop
 def _no_row_values(spec, X):
     return np.empty((0, X.shape[0]), dtype=X.dtype)
 

@@ -13,7 +13,6 @@ import numpy as np
 import scipy.linalg.cython_blas  # noqa: F401  (the BLAS that compiled np.dot calls: load it now)
 
 from . import _core as core
-from . import _protocol as protocol
 from . import backends, config
 from ._validation import (
     as_compute_array,
@@ -103,8 +102,7 @@ def diag(kernel, X, *, dtype=None):
     dtype = resolve_dtype(dtype)
     X = as_compute_array(X, dtype, "X")
     spec = kernel.spec(X.shape[1], dtype)
-    rows = _row_values(kernel, spec, X)
-    return _finite_diagonal(kernel, spec, rows, dtype)[0]
+    return _row_data(kernel, spec, X, dtype)[1][0]
 
 
 def check_kernel(kernel):
@@ -126,21 +124,16 @@ def gram_problem(kernel, X, Z, dtype, symmetric, rows=None, columns=None):
     X_rows = X[x_start:x_stop]
     Z_rows = X_rows if symmetric and (z_start, z_stop) == (x_start, x_stop) else Z[z_start:z_stop]
     spec = kernel.spec(X.shape[1], dtype)
-    rows_x = _row_values(kernel, spec, X_rows)
-    diagonal = _finite_diagonal(kernel, spec, rows_x, dtype)
-    if Z_rows is X_rows:
-        rows_z = rows_x
-    else:
-        rows_z = _row_values(kernel, spec, Z_rows)
-        _finite_diagonal(kernel, spec, rows_z, dtype)
+    rows_x, diagonal = _row_data(kernel, spec, X_rows, dtype)
+    rows_z = rows_x if Z_rows is X_rows else _row_data(kernel, spec, Z_rows, dtype)[0]
     exact_spec = exact_rows_x = exact_rows_z = None
     if dtype == np.float32 and type(spec).refines:
         exact_spec = kernel.spec(X.shape[1], np.float64)
-        exact_rows_x = _row_values(kernel, exact_spec, X_rows.astype(np.float64))
+        exact_rows_x = _row_data(kernel, exact_spec, X_rows.astype(np.float64), dtype)[0]
         exact_rows_z = (
             exact_rows_x
             if Z_rows is X_rows
-            else _row_values(kernel, exact_spec, Z_rows.astype(np.float64))
+            else _row_data(kernel, exact_spec, Z_rows.astype(np.float64), dtype)[0]
         )
     return core.GramProblem(
         spec=spec,
@@ -247,22 +240,18 @@ def _prepare_out(out, shape, dtype, stacked):
     raise ValueError("out must be C-contiguous (or F-contiguous when 2-D)")
 
 
-def _row_values(kernel, spec, X):
-    with np.errstate(over="ignore", invalid="ignore"):  # pure-Python mode: see _finite_diagonal
-        return protocol.compiled(protocol.row_values, spec, kernel.cacheable)(spec, X)
-
-
-def _finite_diagonal(kernel, spec, rows, dtype):
-    """``k(x, x)``, checked finite: every |k(x, z)| <= sqrt(k(x, x) k(z, z)) is then finite."""
+def _row_data(kernel, spec, X, dtype):
+    """``(rows, diagonal)`` of the rows of ``X``, the diagonal ``k(x, x)`` checked finite:
+    every ``|k(x, z)| <= sqrt(k(x, x) k(z, z))`` is then finite."""
     with np.errstate(over="ignore", invalid="ignore"):  # pure-Python mode: checked just below
-        values = protocol.compiled(protocol.diagonal, spec, kernel.cacheable)(spec, rows)
+        rows, values = core.row_data.get(kernel.cacheable)(spec, X)
     if not np.isfinite(values).all():
         remedy = "float64, " if dtype == np.float32 else ""
         raise ValueError(
             f"{kernel!r} overflows {dtype} on this input (k(x, x) is not finite); use "
             f"{remedy}fewer layers, a smaller w_std or degree, or rescale the input"
         )
-    return values
+    return rows, values
 
 
 class _Silent:

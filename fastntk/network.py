@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._jit import kernel_loop, shared
+from ._jit import shared
 from ._math import cosine_tolerance, near_parallel, rsqrt_or_zero, snap_cosine
 from ._protocol import at, columns, record, register, store
 from ._protocol import diagonal as protocol_diagonal
@@ -290,7 +290,6 @@ def _network_needs_float64(spec, dot, rows_x, i, rows_z, j):
     return near_parallel(sigma_1 * (x.inverse_root * z.inverse_root))
 
 
-@kernel_loop
 def _network_row_values(spec, X):
     """Per layer ``l``: ``Sigma_l(x, x)``, its root and inverse root, and the activation's own
     quantities, from the recursion along the diagonal (correlation 1)."""
@@ -321,7 +320,6 @@ def _network_row_values(spec, X):
     return rows
 
 
-@kernel_loop
 def _network_diagonal(spec, rows):
     n = rows.shape[1]
     work = np.empty((_SIGMA_ROWS + spec.slot_frozen.shape[0], n), dtype=rows.dtype)

@@ -99,7 +99,8 @@ def fill(problem, out, r0, r1, c0, c1, bar):
     if problem.symmetric:
         first, last = max(r0, c0), min(r1, c1)
         if first < last:
-            core.set_block_diagonal(out, problem.diagonal, problem.x_start, r0, c0, first, last)
+            diagonal = np.arange(first, last)
+            out[:, diagonal - r0, diagonal - c0] = problem.diagonal[:, diagonal - problem.x_start]
 
 
 def _run_batches(work, jobs):
