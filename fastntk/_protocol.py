@@ -86,11 +86,6 @@ def shared_implementation(function, spec_class):
     return _IMPLEMENTATIONS[function.__name__][spec_class][2]
 
 
-def registered(function, spec_class):
-    """Whether ``function`` has an implementation for ``spec_class``."""
-    return spec_class in _IMPLEMENTATIONS[function.__name__]
-
-
 @dispatched
 def row_values(spec, X):
     """The ``(R, n)`` per-row quantities of the rows of ``X``."""

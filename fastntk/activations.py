@@ -21,7 +21,7 @@ from ._validation import check_int, check_real
 from .declarations import Activation
 
 __all__ = ["ABReLU", "Abs", "Activation", "Custom", "Erf", "Identity", "LeakyReLU", "ReLU"]
-__all__ += ["Step", "as_activation", "names"]
+__all__ += ["Step", "as_activation"]
 
 
 @jit
@@ -252,11 +252,6 @@ def _apply_compiled(function, values):
 def _apply_to_each(function, values, out):
     for i in range(values.shape[0]):
         out[i] = function(values[i])
-
-
-def names():
-    """The string names of the activations, and their classes."""
-    return dict(Activation.named)
 
 
 def as_activation(activation):

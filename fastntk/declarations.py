@@ -136,13 +136,9 @@ def _declares(cls, parts):
     return "Parameters" not in dir(cls) or any(part in cls.__dict__ for part in parts)
 
 
-def _own_or_inherited(cls, name):
-    return getattr(cls, name, None)
-
-
 def _check_function(cls, what, name, parameters, purpose, required=True):
     """The declared function ``name`` of ``cls``, checked to take ``parameters``."""
-    function = cls.__dict__.get(name, _own_or_inherited(cls, name))
+    function = cls.__dict__.get(name, getattr(cls, name, None))
     if isinstance(function, staticmethod):
         function = function.__func__
     if function is None:

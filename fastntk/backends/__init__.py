@@ -30,7 +30,9 @@ def resolve(device, kernel):
     ``kernel`` here, else the CPU). "cuda" that cannot is a ``ValueError`` saying why."""
     if device == "cpu":
         return cpu
-    check_device(device)
+    if not isinstance(device, str) or device not in DEVICES:
+        choices = ", ".join(repr(name) for name in DEVICES[:-1]) + f" or {DEVICES[-1]!r}"
+        raise ValueError(f"device must be {choices}, got {device!r}")
     try:
         from . import cuda
     except ImportError as error:
@@ -42,11 +44,3 @@ def resolve(device, kernel):
     if device == "auto":
         return cpu
     raise ValueError(f"device='cuda': {reason}")
-
-
-def check_device(device):
-    """``device`` checked against ``DEVICES`` (without looking for a GPU)."""
-    if not isinstance(device, str) or device not in DEVICES:
-        choices = ", ".join(repr(name) for name in DEVICES[:-1]) + f" or {DEVICES[-1]!r}"
-        raise ValueError(f"device must be {choices}, got {device!r}")
-    return device
