@@ -15,7 +15,8 @@ import pathlib
 from numba import njit
 from numba.extending import overload
 
-_COMMON = {"error_model": "numpy", "fastmath": {"contract"}}
+#: The options of every compilation.
+COMPILE_OPTIONS = {"error_model": "numpy", "fastmath": {"contract"}}
 
 
 def _package_stamp():
@@ -42,19 +43,19 @@ def _cached(decorator):
 #: Small scalar or serial functions of plain numbers and arrays, callable from any compiled
 #: code and from Python (compiled separately and linked; LLVM inlines the scalar ones into the
 #: loops that call them, which then vectorise).
-jit = _cached(njit(cache=True, **_COMMON))
+jit = _cached(njit(cache=True, **COMPILE_OPTIONS))
 
 #: Scalar maths too large for LLVM's inliner that must still be inlined into the loops that call
 #: them (a call in a loop stops its vectorisation): inlined in Numba's IR, which costs compile
 #: time at each call site, so it is kept to the few functions that need it.
-inline_jit = _cached(njit(cache=True, inline="always", **_COMMON))
+inline_jit = _cached(njit(cache=True, inline="always", **COMPILE_OPTIONS))
 
 
 def compile_shared(function):
     """A Numba dispatcher of ``function`` that compiles once per signature in a process and is
     linked into the compiled functions that call it; never cached on disk on its own (a family
     declared outside fastntk, whose loops are not cached, then leaves nothing stale there)."""
-    return njit(**_COMMON)(function)
+    return njit(**COMPILE_OPTIONS)(function)
 
 
 def shared(function):
@@ -86,8 +87,8 @@ class KernelLoop:
     """
 
     def __init__(self, function):
-        self.cached = _cached(njit(cache=True, nogil=True, **_COMMON))(function)
-        self.uncached = njit(nogil=True, **_COMMON)(function)
+        self.cached = _cached(njit(cache=True, nogil=True, **COMPILE_OPTIONS))(function)
+        self.uncached = njit(nogil=True, **COMPILE_OPTIONS)(function)
         self.__doc__ = function.__doc__
 
     def get(self, cacheable):

@@ -38,17 +38,14 @@ from ._jit import compile_shared, forwarder
 _IMPLEMENTATIONS = {}
 
 
-def dispatched(prototype=None, *, inline=False):
+def dispatched(prototype):
     """A function whose calls run the implementation registered (with ``register``) for the
     class of its first argument; ``prototype`` gives its name, parameters and docstring.
 
     Compiled callers compile the implementation once per signature and link it; LLVM inlines
-    small ones into the loops that call them, which then vectorise. With ``inline`` the
-    implementation is inlined in Numba's IR instead (for scalar maths too large for LLVM's
-    inliner: it costs compile time at each call site).
+    small ones into the loops that call them, which then vectorise. (Numba's CUDA target does
+    not type ``inline="always"`` overloads from ``numba.extending``, so none is used here.)
     """
-    if prototype is None:
-        return functools.partial(dispatched, inline=inline)
     implementations = _IMPLEMENTATIONS.setdefault(prototype.__name__, {})
 
     def function(spec, *args):
@@ -58,11 +55,9 @@ def dispatched(prototype=None, *, inline=False):
 
     def typed(spec, *args):
         found = implementations.get(getattr(spec, "instance_class", None))
-        if found is None:
-            return None
-        return found[1] if inline else forwarder(found[2], 1 + len(args))
+        return None if found is None else forwarder(found[2], 1 + len(args))
 
-    overload(function, strict=False, inline="always" if inline else "never")(typed)
+    overload(function, strict=False)(typed)
     return function
 
 
@@ -135,7 +130,7 @@ def _rows_class(owner):
     return getattr(getattr(owner, "instance_class", None), "Rows", None)
 
 
-@overload(record, inline="always")
+@overload(record)
 def _record_typed(owner, rows, base, column):
     rows_class = _rows_class(owner)
     if rows_class is None:
@@ -144,7 +139,7 @@ def _record_typed(owner, rows, base, column):
     return _generated("record", "owner, rows, base, column", f"rows_class({loads})", rows_class)
 
 
-@overload(columns, inline="always")
+@overload(columns)
 def _columns_typed(owner, rows, base, start, stop):
     rows_class = _rows_class(owner)
     if rows_class is None:
@@ -155,7 +150,7 @@ def _columns_typed(owner, rows, base, start, stop):
     )
 
 
-@overload(at, inline="always")
+@overload(at)
 def _at_typed(views, t):
     rows_class = getattr(views, "instance_class", None)
     if rows_class is None:
@@ -176,27 +171,13 @@ def _generated(name, parameters, expression, rows_class):
     return namespace[name]
 
 
-def row_count(owner):
-    """The number of fields of ``type(owner).Rows`` (a compile-time constant)."""
-    return len(type(owner).Rows._fields)
-
-
-@overload(row_count, inline="always")
-def _row_count_typed(owner):
-    rows_class = getattr(getattr(owner, "instance_class", None), "Rows", None)
-    if rows_class is None:
-        return None
-    count = len(rows_class._fields)
-    return lambda owner: count
-
-
 def store(rows, base, column, values):
     """``rows[base + k, column] = values[k]`` for each element of the tuple ``values``."""
     for k, value in enumerate(values):
         rows[base + k, column] = value
 
 
-@overload(store, inline="always")
+@overload(store)
 def _store_typed(rows, base, column, values):
     return _store_builder(len(values))
 

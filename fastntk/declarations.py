@@ -63,9 +63,11 @@ import inspect
 from collections import namedtuple
 
 import numpy as np
+from numba import njit
 
 from . import engine
-from ._protocol import at, columns, dispatched, record, register, row_count, store
+from ._jit import COMPILE_OPTIONS, compile_shared
+from ._protocol import at, columns, dispatched, record, register, store
 from ._protocol import diagonal as protocol_diagonal
 from ._protocol import map_run as protocol_map_run
 from ._protocol import needs_float64 as protocol_needs_float64
@@ -212,26 +214,6 @@ def numbers(values, fields, dtype, owner):
 # --- kernel families --------------------------------------------------------------------------
 
 
-@dispatched(inline=True)
-def kernel_value(p, dot, x, z):
-    """A scalar family's ``value``."""
-
-
-@dispatched
-def kernel_diagonal(p, x):
-    """A scalar family's ``diagonal``."""
-
-
-@dispatched
-def kernel_row_values(p, squared_norm):
-    """A scalar family's ``row_values``."""
-
-
-@dispatched
-def kernel_needs_float64(p, dot, x, z):
-    """A scalar family's ``needs_float64``."""
-
-
 class ScalarKernel(Kernel):
     """A kernel declared by a scalar map of ``x . z`` and per-row quantities (see the module
     docstring). Subclasses are frozen dataclasses; their declaration is checked and registered
@@ -278,18 +260,9 @@ class ScalarKernel(Kernel):
         cls.Parameters = parameters_class
         if not declared_in_fastntk(cls):
             cls.cacheable = False
-        register(kernel_value, parameters_class, value)
-        register(kernel_diagonal, parameters_class, diagonal)
-        register(protocol_map_run, parameters_class, _scalar_map_run)
-        register(protocol_diagonal, parameters_class, _scalar_diagonal)
-        if rows:
-            register(kernel_row_values, parameters_class, row_function)
-            register(protocol_row_values, parameters_class, _scalar_row_values)
-        else:
-            register(protocol_row_values, parameters_class, _no_row_values)
-        if refinement is not None:
-            register(kernel_needs_float64, parameters_class, refinement)
-            register(protocol_needs_float64, parameters_class, _scalar_needs_float64)
+        implementations = _scalar_protocol(value, diagonal, row_function, refinement, len(rows))
+        for function, implementation in implementations.items():
+            register(function, parameters_class, implementation)
 
     def spec(self, n_features, dtype):
         dtype = np.dtype(dtype)
@@ -302,33 +275,58 @@ def _no_work_rows(spec):
     return 0
 
 
-def _scalar_map_run(spec, dots, rows_x, i, rows_z, j, work, out, oi, oj):
-    x = record(spec, rows_x, 0, i)
-    z_columns = columns(spec, rows_z, 0, j, j + dots.shape[0])
-    out_row = out[0, oi, oj : oj + dots.shape[0]]
-    for t in range(dots.shape[0]):
-        out_row[t] = kernel_value(spec, dots[t], x, at(z_columns, t))
+def _scalar_protocol(value, diagonal, row_function, refinement, row_count):
+    """The protocol functions of a scalar family, from its declared scalar functions.
+
+    Each family gets its own small loops, calling its functions directly: ``value`` is
+    inlined in Numba's IR (the map is often too large for LLVM's inliner, and a call in the loop
+    would stop its vectorisation), the others are compiled once and linked.
+    """
+    value = njit(inline="always", **COMPILE_OPTIONS)(_python(value))
+    diagonal = compile_shared(_python(diagonal))
+    row_function = compile_shared(_python(row_function)) if row_function else None
+
+    def map_run(spec, dots, rows_x, i, rows_z, j, work, out, oi, oj):
+        x = record(spec, rows_x, 0, i)
+        z_columns = columns(spec, rows_z, 0, j, j + dots.shape[0])
+        out_row = out[0, oi, oj : oj + dots.shape[0]]
+        for t in range(dots.shape[0]):
+            out_row[t] = value(spec, dots[t], x, at(z_columns, t))
+
+    def kernel_diagonal(spec, rows):
+        values = np.empty((1, rows.shape[1]), dtype=rows.dtype)
+        for i in range(rows.shape[1]):
+            values[0, i] = diagonal(spec, record(spec, rows, 0, i))
+        return values
+
+    def row_values(spec, X):
+        rows = np.empty((row_count, X.shape[0]), dtype=X.dtype)
+        if row_count:
+            for i in range(X.shape[0]):
+                total = X.dtype.type(0)
+                for k in range(X.shape[1]):
+                    total += X[i, k] * X[i, k]
+                store(rows, 0, i, row_function(spec, total))
+        return rows
+
+    implementations = {
+        protocol_map_run: map_run,
+        protocol_diagonal: kernel_diagonal,
+        protocol_row_values: row_values if row_count else _no_row_values,
+    }
+    if refinement is not None:
+        refinement = compile_shared(_python(refinement))
+
+        def needs_float64(spec, dot, rows_x, i, rows_z, j):
+            return refinement(spec, dot, record(spec, rows_x, 0, i), record(spec, rows_z, 0, j))
+
+        implementations[protocol_needs_float64] = needs_float64
+    return implementations
 
 
-def _scalar_needs_float64(spec, dot, rows_x, i, rows_z, j):
-    return kernel_needs_float64(spec, dot, record(spec, rows_x, 0, i), record(spec, rows_z, 0, j))
-
-
-def _scalar_diagonal(spec, rows):
-    values = np.empty((1, rows.shape[1]), dtype=rows.dtype)
-    for i in range(rows.shape[1]):
-        values[0, i] = kernel_diagonal(spec, record(spec, rows, 0, i))
-    return values
-
-
-def _scalar_row_values(spec, X):
-    rows = np.empty((row_count(spec), X.shape[0]), dtype=X.dtype)
-    for i in range(X.shape[0]):
-        total = X.dtype.type(0)
-        for k in range(X.shape[1]):
-            total += X[i, k] * X[i, k]
-        store(rows, 0, i, kernel_row_values(spec, total))
-    return rows
+def _python(function):
+    """The plain Python function of a declared function (it may be a Numba dispatcher)."""
+    return getattr(function, "py_func", function)
 
 
 def _no_row_values(spec, X):

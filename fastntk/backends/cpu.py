@@ -146,7 +146,7 @@ def tile_products(spec, A, a0, B, columns_b, b0, rows, cols, dots):
     return _dot_products(spec, A, a0, B, columns_b, b0, rows, cols, dots)
 
 
-@overload(tile_products, inline="always")
+@overload(tile_products)
 def _tile_products_typed(spec, A, a0, B, columns_b, b0, rows, cols, dots):
     if getattr(spec, "instance_class", None) is None:
         return None

@@ -142,7 +142,7 @@ def fill(problem, target, r0, r1, c0, c1, bar):
         problem.x_start,
         problem.z_start,
     )
-    kernel = _kernel(type(spec), problem.dtype.name, tile, max(1, problem.work_rows), exact)
+    kernel = gram_kernel(type(spec), problem.dtype.name, tile, max(1, problem.work_rows), exact)
     launch = functools.partial(_launch, kernel, tile, inputs)
     whole = _whole_symmetric(problem, r0, r1, c0, c1)
     if is_device_array(target):
@@ -178,7 +178,7 @@ def _launch(kernel, tile, inputs, out, r0, r1, c0, c1, out_c0, mirror, symmetric
 
 
 @functools.cache
-def _kernel(spec_class, dtype_name, tile, work_rows, refine):
+def gram_kernel(spec_class, dtype_name, tile, work_rows, refine):
     """The Gram kernel of one kernel family, dtype, tile size and scratch size (compiled on
     first launch)."""
     l1_distance = spec_class.products == "l1"
