@@ -49,13 +49,13 @@ def dispatched(prototype):
     implementations = _IMPLEMENTATIONS.setdefault(prototype.__name__, {})
 
     def function(spec, *args):
-        return implementations[type(spec)][1](spec, *args)
+        return implementations[type(spec)][0](spec, *args)
 
     functools.update_wrapper(function, prototype)
 
     def typed(spec, *args):
         found = implementations.get(getattr(spec, "instance_class", None))
-        return None if found is None else forwarder(found[2], 1 + len(args))
+        return None if found is None else forwarder(found[1], 1 + len(args))
 
     overload(function, strict=False)(typed)
     return function
@@ -69,16 +69,12 @@ def register(function, spec_class, implementation):
     ``NUMBA_DISABLE_JIT=1``) run its Python function.
     """
     python = getattr(implementation, "py_func", implementation)
-    _IMPLEMENTATIONS[function.__name__][spec_class] = (
-        implementation,
-        python,
-        compile_shared(python),
-    )
+    _IMPLEMENTATIONS[function.__name__][spec_class] = (python, compile_shared(python))
 
 
 def shared_implementation(function, spec_class):
     """The Numba dispatcher compiled callers use for ``function`` on ``spec_class``."""
-    return _IMPLEMENTATIONS[function.__name__][spec_class][2]
+    return _IMPLEMENTATIONS[function.__name__][spec_class][1]
 
 
 @dispatched
