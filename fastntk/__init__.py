@@ -3,7 +3,7 @@
 Importing fastntk never touches a CUDA driver.
 """
 
-from . import config, datasets, declarations, features, solvers
+from . import backends, config, datasets, declarations, features, solvers
 from ._estimator import NotFittedError
 from .activations import ABReLU, Abs, Custom, Erf, Identity, LeakyReLU, ReLU, Step
 from .classic import ArcCosine, Gaussian, Laplacian, Linear, Polynomial
@@ -40,6 +40,7 @@ __all__ = [
     "ReLU",
     "Step",
     "__version__",
+    "backends",
     "config",
     "datasets",
     "declarations",

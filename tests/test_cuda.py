@@ -267,3 +267,16 @@ def test_no_gpu_is_a_clear_error():
     if result.stdout.strip() == "a GPU is present":
         pytest.skip("this machine has a CUDA GPU")
     assert "device='cuda': no CUDA GPU was found" in result.stdout
+
+
+def test_a_solver_that_cannot_use_the_gpu_says_so():
+    """Nystrom's kernel products run on the CPU: asked for the GPU, it warns (and predicts on
+    the GPU); the fit equals the CPU one."""
+    y = np.sin(X[:, 0])
+    cpu = fk.KernelRegressor(fk.NTK(2), alpha=1e-3, solver="nystrom", n_centers=5, random_state=0)
+    gpu = fk.KernelRegressor(
+        fk.NTK(2), alpha=1e-3, solver="nystrom", n_centers=5, random_state=0, device="cuda"
+    )
+    with pytest.warns(fk.backends.DeviceWarning, match="kernel products on the CPU"):
+        gpu.fit(X, y)
+    np.testing.assert_allclose(gpu.predict(Z), cpu.fit(X, y).predict(Z), rtol=1e-10)
