@@ -56,8 +56,7 @@ def row_data(spec, X):
     """``(rows, diagonal)``: the per-row quantities of the rows of ``X`` and their exact
     ``k(x, x)``, shape ``(k, n)``; one compiled function for both, computed on the host for
     every backend."""
-    rows = protocol.row_values(spec, X)
-    return rows, protocol.diagonal(spec, rows)
+    return protocol.row_data(spec, X)
 
 
 #: Side of the square blocks in which a region is copied transposed: both the reads and the

@@ -10,9 +10,10 @@ a namedtuple class pickles by name, a compiled function does not.
 
 The protocol, for a family with ``k`` outputs and ``R`` per-row quantities:
 
-``row_values(spec, X) -> (R, n)``
-    The per-row quantities of the rows of ``X`` (norms, the variances of every layer, ...),
-    stored transposed so that loops over columns read them contiguously.
+``row_data(spec, X) -> (rows, diagonal)``
+    The ``(R, n)`` per-row quantities of the rows of ``X`` (norms, the variances of every
+    layer, ...), stored transposed so that loops over columns read them contiguously, and the
+    ``(k, n)`` exact ``k(x, x)`` (angle 0, distance 0).
 ``map_run(spec, dots, rows_x, i, rows_z, j, work, out, oi, oj)``
     The kernel of row ``i`` of ``X`` against the rows ``j, j + 1, ...`` of ``Z`` whose inner
     products (or L1 distances) are ``dots``, written to ``out[:, oi, oj:oj + len(dots)]``;
@@ -21,8 +22,6 @@ The protocol, for a family with ``k`` outputs and ``R`` per-row quantities:
 ``needs_float64(spec, dot, rows_x, i, rows_z, j) -> bool``
     Whether the float32 entry ``(i, j)`` must be recomputed in float64 (a cosine too close to
     +-1 for float32: ``arccos(1 - e) ~ sqrt(2 e)`` turns a rounding of 6e-8 into 3e-4).
-``diagonal(spec, rows) -> (k, n)``
-    ``k(x, x)`` exactly (angle 0, distance 0) from the rows' quantities.
 
 Row quantities reach scalar maths as *records*: namedtuples whose fields name the quantities
 (``x.norm``, ``z.inverse_norm``), built by ``record`` from a column of a rows array.
@@ -78,8 +77,9 @@ def shared_implementation(function, spec_class):
 
 
 @dispatched
-def row_values(spec, X):
-    """The ``(R, n)`` per-row quantities of the rows of ``X``."""
+def row_data(spec, X):
+    """``(rows, diagonal)``: the ``(R, n)`` per-row quantities of the rows of ``X`` and their
+    exact ``k(x, x)``, ``(k, n)``."""
 
 
 @dispatched
@@ -91,11 +91,6 @@ def map_run(spec, dots, rows_x, i, rows_z, j, work, out, oi, oj):
 @dispatched
 def needs_float64(spec, dot, rows_x, i, rows_z, j):
     """Whether the float32 entry ``(i, j)`` must be recomputed in float64."""
-
-
-@dispatched
-def diagonal(spec, rows):
-    """``k(x, x)`` of every row, shape ``(k, n)``, from its row quantities."""
 
 
 def record(owner, rows, base, column):

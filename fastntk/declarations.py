@@ -68,10 +68,9 @@ from numba import njit
 from . import engine
 from ._jit import COMPILE_OPTIONS, compile_shared
 from ._protocol import at, columns, dispatched, record, register, store
-from ._protocol import diagonal as protocol_diagonal
 from ._protocol import map_run as protocol_map_run
 from ._protocol import needs_float64 as protocol_needs_float64
-from ._protocol import row_values as protocol_row_values
+from ._protocol import row_data as protocol_row_data
 
 __all__ = ["Activation", "DeclarationError", "Kernel", "ScalarKernel"]
 
@@ -284,7 +283,7 @@ def _scalar_protocol(value, diagonal, row_function, refinement, row_count):
     """
     value = njit(inline="always", **COMPILE_OPTIONS)(_python(value))
     diagonal = compile_shared(_python(diagonal))
-    row_function = compile_shared(_python(row_function)) if row_function else None
+    row_function = compile_shared(_python(row_function or _no_rows))
 
     def map_run(spec, dots, rows_x, i, rows_z, j, work, out, oi, oj):
         x = record(spec, rows_x, 0, i)
@@ -293,27 +292,18 @@ def _scalar_protocol(value, diagonal, row_function, refinement, row_count):
         for t in range(dots.shape[0]):
             out_row[t] = value(spec, dots[t], x, at(z_columns, t))
 
-    def kernel_diagonal(spec, rows):
-        values = np.empty((1, rows.shape[1]), dtype=rows.dtype)
-        for i in range(rows.shape[1]):
-            values[0, i] = diagonal(spec, record(spec, rows, 0, i))
-        return values
-
-    def row_values(spec, X):
+    def row_data(spec, X):
         rows = np.empty((row_count, X.shape[0]), dtype=X.dtype)
-        if row_count:
-            for i in range(X.shape[0]):
-                total = X.dtype.type(0)
-                for k in range(X.shape[1]):
-                    total += X[i, k] * X[i, k]
-                store(rows, 0, i, row_function(spec, total))
-        return rows
+        values = np.empty((1, X.shape[0]), dtype=X.dtype)
+        for i in range(X.shape[0]):
+            total = X.dtype.type(0)
+            for k in range(X.shape[1]):
+                total += X[i, k] * X[i, k]
+            store(rows, 0, i, row_function(spec, total))
+            values[0, i] = diagonal(spec, record(spec, rows, 0, i))
+        return rows, values
 
-    implementations = {
-        protocol_map_run: map_run,
-        protocol_diagonal: kernel_diagonal,
-        protocol_row_values: row_values if row_count else _no_row_values,
-    }
+    implementations = {protocol_map_run: map_run, protocol_row_data: row_data}
     if refinement is not None:
         refinement = compile_shared(_python(refinement))
 
@@ -324,13 +314,13 @@ def _scalar_protocol(value, diagonal, row_function, refinement, row_count):
     return implementations
 
 
+def _no_rows(p, squared_norm):
+    return ()
+
+
 def _python(function):
     """The plain Python function of a declared function (it may be a Numba dispatcher)."""
     return getattr(function, "py_func", function)
-
-
-def _no_row_values(spec, X):
-    return np.empty((0, X.shape[0]), dtype=X.dtype)
 
 
 # --- activations ------------------------------------------------------------------------------
@@ -348,10 +338,6 @@ def activation_dual(p, sxz, c, x, z):
 @dispatched
 def activation_row_values(p, variance):
     """An activation's own per-layer quantities."""
-
-
-def _no_activation_rows(p, variance):
-    return ()
 
 
 class Activation:
@@ -406,7 +392,7 @@ class Activation:
         if not declared_in_fastntk(cls):
             cls.cacheable = False
         register(activation_dual, parameters_class, dual)
-        register(activation_row_values, parameters_class, row_function or _no_activation_rows)
+        register(activation_row_values, parameters_class, row_function or _no_rows)
 
     def parameter_values(self, dtype):
         """The numbers of ``parameters``, in order."""

@@ -28,10 +28,9 @@ import numpy as np
 from ._jit import shared
 from ._math import cosine_tolerance, near_parallel, rsqrt_or_zero, snap_cosine
 from ._protocol import at, columns, record, register, store
-from ._protocol import diagonal as protocol_diagonal
 from ._protocol import map_run as protocol_map_run
 from ._protocol import needs_float64 as protocol_needs_float64
-from ._protocol import row_values as protocol_row_values
+from ._protocol import row_data as protocol_row_data
 from ._validation import check_int, check_positive
 from .activations import Activation, as_activation
 from .declarations import LAYER_QUANTITIES, Kernel, activation_dual, activation_row_values
@@ -208,35 +207,6 @@ def _network_spec(activation, w_std, b_std, kernels, n_features, dtype):
 
 
 @shared
-def layer_update(spec, sigma, c, x, z):
-    """``(Sigma_{l+1}, w_std^2 Td)`` of one entry from its ``Sigma_l = sigma``, the snapped
-    correlation ``c`` and the layer-``l`` records of its rows."""
-    t, td = activation_dual(spec.activation, sigma, c, x, z)
-    return spec.w_var * t + spec.b_var, spec.w_var * td
-
-
-@shared
-def _layer_step(spec, base, sigma, rows_x, i, rows_z, j, diagonal, next_sigma, derivative):
-    """``Sigma_{l+1}`` and ``w^2 Td`` from ``Sigma_l`` for row ``i`` of ``X`` against rows
-    ``j, j + 1, ...`` of ``Z`` (or along the diagonal: row ``j + t`` against itself, where the
-    correlation is exactly 1, or 0 for a zero variance). Cosines within ``spec.snap`` of +-1
-    are set to +-1. (One call of the dual: each call site costs compile time.)"""
-    activation = spec.activation
-    z_columns = columns(activation, rows_z, base, j, j + sigma.shape[0])
-    x_row = record(activation, rows_x, base, i)
-    zero = sigma.dtype.type(0)
-    one = sigma.dtype.type(1)
-    for t in range(sigma.shape[0]):
-        z = at(z_columns, t)
-        x = z if diagonal else x_row
-        if diagonal:
-            c = one if z.root > zero else zero
-        else:
-            c = snap_cosine(sigma[t] * (x.inverse_root * z.inverse_root), spec.snap)  # symmetric
-        next_sigma[t], derivative[t] = layer_update(spec, sigma[t], c, x, z)
-
-
-@shared
 def _copy(source, target):
     # An explicit loop: Numba's slice assignment is several times slower on short vectors.
     for t in range(source.shape[0]):
@@ -245,33 +215,62 @@ def _copy(source, target):
 
 @shared
 def _recursion(spec, length, work, rows_x, i, rows_z, j, diagonal, out, oi, oj):
-    """Run the layers for the entries whose ``Sigma_1`` is in ``work[0, :length]``; write
-    output k into ``out[k, oi, oj:oj + length]``. ``work`` rows: two Sigmas, ``w^2 Td``, then
-    one running Theta per frozen slot."""
+    """Run the layers for the entries ``(i, j + t)``, ``t < length``, whose ``Sigma_1`` is in
+    ``work[0, :length]``; write output k into ``out[k, oi, oj:oj + length]``. ``work`` rows:
+    two Sigmas, ``w^2 Td``, then one running Theta per frozen slot.
+
+    Each layer maps ``Sigma_l`` to ``Sigma_{l+1} = w^2 T + b^2`` and ``w^2 Td`` with the
+    activation's dual, the correlation snapped to +-1 within ``spec.snap`` of it. With
+    ``diagonal`` the entries are the rows ``j + t`` of ``rows_z`` against themselves
+    (correlation exactly 1, or 0 for a zero variance), and the recursion also stores each
+    layer's row quantities there before using them: one pass gives the rows and ``k(x, x)``.
+    (One call of the dual, in one compiled function: each call site and each level of calls
+    costs compile time.)
+    """
+    activation = spec.activation
+    zero = work.dtype.type(0)
+    one = work.dtype.type(1)
     current = 0
     for s in range(spec.slot_frozen.shape[0]):
         if spec.slot_frozen[s] == 0:
             _copy(work[0, :length], work[_SIGMA_ROWS + s, :length])
     for layer in range(1, spec.depth + 1):
         base = spec.rows_per_layer * (layer - 1)
-        sigma = work[1 - current, :length]  # Sigma_{layer + 1}, once the step is done
+        sigma = work[current, :length]
+        next_sigma = work[1 - current, :length]  # Sigma_{layer + 1}, once the step is done
         derivative = work[2, :length]
-        _layer_step(
-            spec, base, work[current, :length], rows_x, i, rows_z, j, diagonal, sigma, derivative
-        )
+        if diagonal:
+            for t in range(length):
+                variance = sigma[t]
+                rows_z[base, j + t] = variance
+                rows_z[base + 1, j + t] = math.sqrt(variance)
+                rows_z[base + 2, j + t] = rsqrt_or_zero(variance)
+                store(rows_z, base + 3, j + t, activation_row_values(activation, variance))
+        z_columns = columns(activation, rows_z, base, j, j + length)
+        x_row = record(activation, rows_x, base, i)
+        for t in range(length):
+            z = at(z_columns, t)
+            x = z if diagonal else x_row
+            if diagonal:
+                c = one if z.root > zero else zero
+            else:
+                c = snap_cosine(sigma[t] * (x.inverse_root * z.inverse_root), spec.snap)
+            value, slope = activation_dual(activation, sigma[t], c, x, z)
+            next_sigma[t] = spec.w_var * value + spec.b_var
+            derivative[t] = spec.w_var * slope
         current = 1 - current
         for s in range(spec.slot_frozen.shape[0]):
             frozen = spec.slot_frozen[s]
             theta = work[_SIGMA_ROWS + s, :length]
             if frozen < layer:
                 for t in range(length):
-                    theta[t] = sigma[t] + derivative[t] * theta[t]
+                    theta[t] = next_sigma[t] + derivative[t] * theta[t]
             elif frozen == layer:
-                _copy(sigma, theta)
+                _copy(next_sigma, theta)
         for k in range(spec.output_depth.shape[0]):
             if spec.output_depth[k] == layer:
                 slot = spec.output_slot[k]
-                source = sigma if slot < 0 else work[_SIGMA_ROWS + slot, :length]
+                source = next_sigma if slot < 0 else work[_SIGMA_ROWS + slot, :length]
                 _copy(source, out[k, oi, oj : oj + length])
 
 
@@ -290,47 +289,23 @@ def _network_needs_float64(spec, dot, rows_x, i, rows_z, j):
     return near_parallel(sigma_1 * (x.inverse_root * z.inverse_root))
 
 
-def _network_row_values(spec, X):
+def _network_row_data(spec, X):
     """Per layer ``l``: ``Sigma_l(x, x)``, its root and inverse root, and the activation's own
-    quantities, from the recursion along the diagonal (correlation 1)."""
+    quantities; and ``k(x, x)``: the recursion along the diagonal."""
     n = X.shape[0]
-    per_layer = spec.rows_per_layer
-    rows = np.empty((per_layer * spec.depth, n), dtype=X.dtype)
-    sigma = np.empty(n, dtype=X.dtype)
+    rows = np.empty((spec.rows_per_layer * spec.depth, n), dtype=X.dtype)
+    work = np.empty((_SIGMA_ROWS + spec.slot_frozen.shape[0], n), dtype=X.dtype)
     for i in range(n):
         total = X.dtype.type(0)
         for k in range(X.shape[1]):
             total += X[i, k] * X[i, k]
-        sigma[i] = spec.w_var * total * spec.inverse_d + spec.b_var
-    next_sigma = np.empty_like(sigma)
-    derivative = np.empty_like(sigma)
-    for layer in range(1, spec.depth + 1):
-        base = per_layer * (layer - 1)
-        for i in range(n):
-            variance = sigma[i]
-            rows[base, i] = variance
-            rows[base + 1, i] = math.sqrt(variance)
-            rows[base + 2, i] = rsqrt_or_zero(variance)
-            store(rows, base + 3, i, activation_row_values(spec.activation, variance))
-        if layer < spec.depth:
-            start = np.int64(0)  # a variable: a literal 0 would compile another specialisation
-            _layer_step(spec, base, sigma, rows, start, rows, start, np.bool_(True), next_sigma,
-                        derivative)  # fmt: skip
-            _copy(next_sigma, sigma)
-    return rows
-
-
-def _network_diagonal(spec, rows):
-    n = rows.shape[1]
-    work = np.empty((_SIGMA_ROWS + spec.slot_frozen.shape[0], n), dtype=rows.dtype)
-    out = np.empty((spec.output_depth.shape[0], 1, n), dtype=rows.dtype)
-    _copy(rows[0], work[0])
+        work[0, i] = spec.w_var * total * spec.inverse_d + spec.b_var
+    out = np.empty((spec.output_depth.shape[0], 1, n), dtype=X.dtype)
     start = np.int64(0)  # a variable: a literal 0 would compile another specialisation
     _recursion(spec, n, work, rows, start, rows, start, np.bool_(True), out, start, start)
-    return out[:, 0, :]
+    return rows, out[:, 0, :]
 
 
 register(protocol_map_run, NetworkParameters, _network_map_run)
 register(protocol_needs_float64, NetworkParameters, _network_needs_float64)
-register(protocol_row_values, NetworkParameters, _network_row_values)
-register(protocol_diagonal, NetworkParameters, _network_diagonal)
+register(protocol_row_data, NetworkParameters, _network_row_data)
