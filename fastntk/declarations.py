@@ -255,7 +255,6 @@ class ScalarKernel(Kernel):
         parameters_class.products = cls.products
         parameters_class.refines = refinement is not None
         parameters_class.work_rows = _no_work_rows
-        parameters_class.family = cls.__name__
         cls.Parameters = parameters_class
         if not declared_in_fastntk(cls):
             cls.cacheable = False

@@ -52,7 +52,6 @@ NetworkParameters = namedtuple(
 )
 NetworkParameters.products = "dot"
 NetworkParameters.refines = True
-NetworkParameters.family = "network"
 
 #: Rows of ``map_run``'s scratch before the running Thetas: Sigma, the next Sigma, w^2 Td.
 _SIGMA_ROWS = 3
