@@ -18,6 +18,7 @@ Any of these files may instead be gzip-compressed, with ``.gz`` appended to its 
 
 import gzip
 import pathlib
+import zlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -72,16 +73,19 @@ def load_uci(path):
     FileNotFoundError
         When the folder or one of its files is missing.
     ValueError
-        When a file is malformed: a missing or non-integer description key, a non-numeric
-        value, a wrong number of rows or columns, a label out of range, a row position out of
-        range or repeated, or splits that are not disjoint or do not cover all rows.
+        Naming the file, when one is malformed: not UTF-8 text, a corrupt or truncated
+        ``.gz`` file, a missing or non-integer description key, more than one data file, a
+        ``fich1`` outside the folder, counts that the data file does not bear out (rows,
+        columns, more classes than rows), a non-numeric value, a label that is not an integer
+        or out of range, a row position out of range or repeated, or splits that are not
+        disjoint or do not cover all rows.
     """
     folder = pathlib.Path(path)
     if not folder.is_dir():
         raise FileNotFoundError(f"dataset folder {str(folder)!r} does not exist")
     name = folder.name
     description = read_description(folder, name)
-    X, y = _read_data(folder, description)
+    X, y = _read_data(folder, name, description)
     n_rows = X.shape[0]
     train, validation = _read_index_lines(folder / "conxuntos.dat", 2, n_rows)
     _check_partition(train, validation, n_rows, "conxuntos.dat lines 1 and 2")
@@ -108,14 +112,37 @@ def load_uci(path):
 
 
 def _open_text(path):
-    """The text lines of ``path``, or of ``path.gz`` when only the compressed file exists."""
+    """The text lines of ``path``, or of ``path.gz`` when only the compressed file exists.
+
+    Raises ``FileNotFoundError`` when neither exists, and a ``ValueError`` naming the file when
+    it is not UTF-8 text or not a whole gzip stream."""
+    compressed = _compressed(path)
     if path.is_file():
-        return path.read_text().splitlines()
-    compressed = path.with_name(path.name + ".gz")
-    if compressed.is_file():
-        with gzip.open(compressed, "rt") as stream:
-            return stream.read().splitlines()
-    raise FileNotFoundError(f"dataset file {str(path)!r} (or {compressed.name}) does not exist")
+        source, content = path, path.read_bytes()
+    elif compressed.is_file():
+        source = compressed
+        try:
+            with gzip.open(compressed, "rb") as stream:
+                content = stream.read()
+        except (gzip.BadGzipFile, EOFError, zlib.error) as error:
+            raise ValueError(
+                f"dataset file {str(compressed)!r} is not a valid gzip file (corrupt or "
+                f"truncated: {error})"
+            ) from None
+    else:
+        raise FileNotFoundError(f"dataset file {str(path)!r} (or {compressed.name}) does not exist")
+    try:
+        return content.decode("utf-8").splitlines()
+    except UnicodeDecodeError as error:
+        line = content.count(b"\n", 0, error.start) + 1
+        raise ValueError(
+            f"dataset file {str(source)!r} line {line}: byte "
+            f"0x{content[error.start]:02x} is not UTF-8 text"
+        ) from None
+
+
+def _compressed(path):
+    return path.with_name(path.name + ".gz")
 
 
 _REQUIRED_KEYS = ("n_entradas", "n_clases", "n_arquivos", "fich1", "n_patrons1")
@@ -131,7 +158,11 @@ _COUNT_KEYS = (
 
 def read_description(folder, name):
     """The ``key= value`` lines of a dataset folder's ``<name>.txt`` (a ``pathlib.Path``
-    folder), as a dict; counts converted to int and checked >= 1."""
+    folder), as a dict; counts converted to int and checked >= 1.
+
+    Raises ``FileNotFoundError`` when the file is missing and ``ValueError`` naming it when it
+    cannot be read as text (see ``_open_text``), lacks a required key, has a count that is
+    not a positive integer or more than one data file."""
     description = {}
     for line in _open_text(folder / f"{name}.txt"):
         if "=" in line:
@@ -158,44 +189,71 @@ def read_description(folder, name):
     return description
 
 
-def _read_data(folder, description):
+def _read_data(folder, name, description):
     file_name = description["fich1"]
     n_features = description["n_entradas"]
     n_classes = description["n_clases"]
     n_rows = description["n_patrons1"]
-    lines = [line for line in _open_text(folder / file_name) if line.strip()]
-    rows = lines[1:]  # the first line is the header
+    path = _data_file(folder, name, file_name)
+    numbered = [(number, line) for number, line in enumerate(_open_text(path), 1) if line.strip()]
+    rows = numbered[1:]  # the first line is the header
     if len(rows) != n_rows:
         raise ValueError(
             f"{file_name} has {len(rows)} data rows, but n_patrons1= {n_rows} in the description"
         )
-    values = np.empty((n_rows, n_features + 2))
-    for index, line in enumerate(rows):
-        fields = line.split()
+    if n_classes > n_rows:
+        raise ValueError(
+            f"{name}.txt: n_clases= {n_classes} is more than the {n_rows} data rows of {file_name}"
+        )
+    table = [line.split() for _, line in rows]
+    # Every row's width is checked before allocating, so that the array's size is bounded by
+    # the file's and not by the description's n_entradas.
+    for (number, _), fields in zip(rows, table, strict=True):
         if len(fields) != n_features + 2:
             raise ValueError(
-                f"{file_name} line {index + 2}: {len(fields)} fields, expected {n_features + 2} "
+                f"{file_name} line {number}: {len(fields)} fields, expected {n_features + 2} "
                 f"(row number, n_entradas= {n_features} features, class)"
             )
+    values = np.empty((n_rows, n_features + 2))
+    for index, ((number, line), fields) in enumerate(zip(rows, table, strict=True)):
         try:
             values[index] = [float(field) for field in fields]
         except ValueError:
             raise ValueError(
-                f"{file_name} line {index + 2}: non-numeric value in {line.strip()!r}"
+                f"{file_name} line {number}: non-numeric value in {line.strip()!r}"
             ) from None
     if not np.isfinite(values).all():
         raise ValueError(f"{file_name} contains NaN or infinity")
     labels = values[:, -1]
-    if (
-        not np.array_equal(labels, np.round(labels))
-        or labels.min() < 0
-        or labels.max() >= n_classes
-    ):
+    fractional = labels != np.round(labels)
+    if fractional.any():
+        index = int(np.argmax(fractional))
         raise ValueError(
-            f"{file_name}: class labels must be integers 0 .. {n_classes - 1} "
-            f"(n_clases= {n_classes}), got values from {labels.min()} to {labels.max()}"
+            f"{file_name} line {rows[index][0]}: class labels must be integers, "
+            f"got {float(labels[index])!r}"
+        )
+    outside = (labels < 0) | (labels >= n_classes)
+    if outside.any():
+        index = int(np.argmax(outside))
+        raise ValueError(
+            f"{file_name} line {rows[index][0]}: class labels must be 0 .. {n_classes - 1} "
+            f"(n_clases= {n_classes}), got {int(labels[index])}"
         )
     return np.ascontiguousarray(values[:, 1:-1]), labels.astype(np.int64)
+
+
+def _data_file(folder, name, file_name):
+    """``folder / file_name``, after checking that neither it nor its ``.gz`` form resolves
+    outside ``folder``: the description is data, and the error messages quote the file."""
+    path = folder / file_name
+    inside = folder.resolve()
+    for candidate in (path, _compressed(path)):
+        if inside not in candidate.resolve().parents:
+            raise ValueError(
+                f"{name}.txt: fich1= {file_name!r} does not name a file inside the dataset "
+                f"folder {str(folder)!r} (it resolves to {str(candidate.resolve())!r})"
+            )
+    return path
 
 
 def _read_index_lines(path, n_lines, n_rows):
@@ -206,14 +264,16 @@ def _read_index_lines(path, n_lines, n_rows):
     arrays = []
     for number, line in enumerate(lines, start=1):
         try:
-            positions = np.array([int(field) for field in line.split()], dtype=np.int64)
+            values = [int(field) for field in line.split()]
         except ValueError:
             raise ValueError(f"{path.name} line {number}: row positions must be integers") from None
-        if positions.min() < 0 or positions.max() >= n_rows:
+        # Checked on Python ints, before the conversion to int64 that a huge one would overflow.
+        if min(values) < 0 or max(values) >= n_rows:
             raise ValueError(
                 f"{path.name} line {number}: row positions must be in 0 .. {n_rows - 1}, got "
-                f"{positions.min()} .. {positions.max()}"
+                f"{min(values)} .. {max(values)}"
             )
+        positions = np.array(values, dtype=np.int64)
         if np.unique(positions).size != positions.size:
             raise ValueError(f"{path.name} line {number}: a row position is repeated")
         arrays.append(positions)

@@ -1,5 +1,6 @@
 """``fastntk.datasets.load_uci``: real dataset folders, a small folder written here, its
-gzip-compressed form, and malformed folders that must fail with a clear error.
+gzip-compressed form, and malformed folders (written here or copied from the bundled iris and
+broken) that must fail with a ``ValueError`` naming the file.
 
 The real folders are read from ``$FASTNTK_UCI_DATA``, or else from ``shared/data/uci-sample``
 beside the repository; those tests are skipped where neither exists.
@@ -8,10 +9,12 @@ beside the repository; those tests are skipped where neither exists.
 import gzip
 import os
 import pathlib
+import shutil
 
 import numpy as np
 import pytest
 
+import fastntk
 from fastntk.datasets import UCIDataset, load_uci
 
 UCI_SAMPLE = pathlib.Path(
@@ -222,3 +225,182 @@ def test_missing_file_is_named(tmp_path, missing):
 def test_missing_folder(tmp_path):
     with pytest.raises(FileNotFoundError, match="does not exist"):
         load_uci(tmp_path / "nothing-here")
+
+
+@pytest.mark.parametrize(
+    ("row", "label", "message"),
+    [
+        (0, "1.5", "must be integers, got 1.5"),
+        (4, "0.5", "must be integers, got 0.5"),
+        (2, "-0.25", "must be integers, got -0.25"),
+        (3, "1.0000001", "must be integers, got 1.0000001"),
+        (0, "3", r"must be 0 \.\. 2 \(n_clases= 3\), got 3"),
+        (4, "-1", r"must be 0 \.\. 2 \(n_clases= 3\), got -1"),
+        (1, "1e9", r"must be 0 \.\. 2 \(n_clases= 3\), got 1000000000"),
+    ],
+)
+def test_bad_label_names_the_value_and_its_line(tmp_path, row, label, message):
+    rows = list(GOOD_ROWS)
+    rows[row] = rows[row].rsplit("\t", 1)[0] + f"\t{label}"
+    folder = write_dataset(tmp_path / "tiny", data_lines=[HEADER, *rows])
+    with pytest.raises(ValueError, match=rf"tiny_R\.dat line {row + 2}: class labels {message}$"):
+        load_uci(folder)
+
+
+# --- malformed copies of a bundled dataset ------------------------------------------------------
+
+BUNDLED_IRIS = pathlib.Path(fastntk.__file__).parent / "data" / "uci" / "iris"
+IRIS_FILES = ("iris.txt", "iris_R.dat", "conxuntos.dat", "conxuntos_kfold.dat")
+
+
+def iris_copy(tmp_path):
+    """A copy of the bundled iris folder, whose files are all gzip-compressed."""
+    folder = tmp_path / "iris"
+    shutil.copytree(BUNDLED_IRIS, folder)
+    return folder
+
+
+def iris_bytes(folder, file_name):
+    return gzip.decompress((folder / f"{file_name}.gz").read_bytes())
+
+
+def set_description(folder, old, new):
+    text = iris_bytes(folder, "iris.txt").decode()
+    assert old in text
+    (folder / "iris.txt.gz").write_bytes(gzip.compress(text.replace(old, new).encode()))
+
+
+def test_bundled_copy_loads(tmp_path):
+    dataset = load_uci(iris_copy(tmp_path))
+    assert dataset.X.shape == (150, 4)
+
+
+def _bad_crc(data):
+    return data[:-8] + bytes([data[-8] ^ 0xFF]) + data[-7:]
+
+
+def _corrupt_stream(data):
+    middle = len(data) // 2
+    return data[:middle] + b"\xff" * 16 + data[middle + 16 :]
+
+
+GZIP_CORRUPTIONS = {
+    "truncated in half": lambda data: data[: len(data) // 2],
+    "header only": lambda data: data[:10],
+    "last byte missing": lambda data: data[:-1],
+    "garbage with a .gz name": lambda data: b"this is not gzip data\n",
+    "plain text with a .gz name": lambda data: gzip.decompress(data),
+    "trailing garbage": lambda data: data + b"garbage",
+    "bad checksum": _bad_crc,
+    "corrupt deflate stream": _corrupt_stream,
+}
+
+
+@pytest.mark.parametrize("file_name", IRIS_FILES)
+@pytest.mark.parametrize("corruption", list(GZIP_CORRUPTIONS))
+def test_corrupt_gzip_file_is_a_value_error_naming_it(tmp_path, file_name, corruption):
+    folder = iris_copy(tmp_path)
+    path = folder / f"{file_name}.gz"
+    path.write_bytes(GZIP_CORRUPTIONS[corruption](path.read_bytes()))
+    with pytest.raises(ValueError, match="is not a valid gzip file") as error:
+        load_uci(folder)
+    assert str(path) in str(error.value)
+
+
+@pytest.mark.parametrize("file_name", IRIS_FILES)
+@pytest.mark.parametrize("where", ["start", "middle", "end"])
+@pytest.mark.parametrize("byte", [b"\xe9", b"\xff", b"\x80"])
+@pytest.mark.parametrize("compressed", [False, True], ids=["plain", "gzip"])
+def test_non_utf8_byte_is_a_value_error_naming_the_file_and_line(
+    tmp_path, file_name, where, byte, compressed
+):
+    folder = iris_copy(tmp_path)
+    text = iris_bytes(folder, file_name)
+    position = {"start": 0, "middle": len(text) // 2, "end": len(text)}[where]
+    text = text[:position] + byte + text[position:]
+    (folder / f"{file_name}.gz").unlink()
+    path = folder / (f"{file_name}.gz" if compressed else file_name)
+    path.write_bytes(gzip.compress(text) if compressed else text)
+    line = text.count(b"\n", 0, position) + 1
+    with pytest.raises(ValueError, match=f"line {line}: byte 0x{byte.hex()} is not UTF-8") as error:
+        load_uci(folder)
+    assert str(path) in str(error.value)
+
+
+def _link(name, target):
+    """A symlink ``name`` in the folder to ``target`` (relative to the folder's parent); fich1
+    names it, without the ``.gz`` the link may carry."""
+
+    def make(folder):
+        (folder / name).symlink_to(folder.parent / target)
+        return name.removesuffix(".gz")
+
+    return make
+
+
+# Each names a readable copy of the iris data outside the folder (but the first two), so that
+# without the check the folder would load.
+ESCAPING_FICH1 = {
+    "parent traversal": lambda folder: "../../../../../../../../etc/passwd",
+    "absolute path": lambda folder: "/etc/passwd",
+    "absolute path to a data file": lambda folder: str(folder.parent / "outside.dat"),
+    "sibling folder": lambda folder: "../other/iris_R.dat",
+    "traversal through the folder": lambda folder: "../iris/../outside.dat",
+    "the folder itself": lambda folder: ".",
+    "empty": lambda folder: "",
+    "symlink to a file outside": _link("link.dat", "outside.dat"),
+    "gzip symlink to a file outside": _link("link.dat.gz", "other/iris_R.dat.gz"),
+    "symlink to a folder outside": lambda folder: _link("sub", "other")(folder) + "/iris_R.dat",
+}
+
+
+@pytest.mark.parametrize("case", list(ESCAPING_FICH1))
+def test_fich1_outside_the_folder_is_refused(tmp_path, case):
+    shutil.copytree(BUNDLED_IRIS, tmp_path / "other")
+    (tmp_path / "outside.dat").write_bytes(iris_bytes(tmp_path / "other", "iris_R.dat"))
+    folder = iris_copy(tmp_path)
+    set_description(folder, "fich1= iris_R.dat", f"fich1= {ESCAPING_FICH1[case](folder)}")
+    with pytest.raises(ValueError, match=r"iris\.txt: fich1= .* does not name a file inside"):
+        load_uci(folder)
+
+
+@pytest.mark.parametrize("fich1", ["./iris_R.dat", "data/iris_R.dat", "alias.dat"])
+def test_fich1_inside_the_folder_is_read(tmp_path, fich1):
+    folder = iris_copy(tmp_path)
+    (folder / "data").mkdir()
+    shutil.copy(folder / "iris_R.dat.gz", folder / "data" / "iris_R.dat.gz")
+    (folder / "alias.dat.gz").symlink_to(folder / "iris_R.dat.gz")
+    set_description(folder, "fich1= iris_R.dat", f"fich1= {fich1}")
+    np.testing.assert_array_equal(load_uci(folder).X, load_uci(BUNDLED_IRIS).X)
+
+
+@pytest.mark.parametrize(
+    ("line", "replacement", "message"),
+    [
+        ("n_entradas= 4", "n_entradas= 1000000000000", "line 2: 6 fields, expected 1000000000002"),
+        ("n_entradas= 4", "n_entradas= 5", "line 2: 6 fields, expected 7"),
+        ("n_entradas= 4", "n_entradas= 3", "line 2: 6 fields, expected 5"),
+        ("n_patrons1= 150", "n_patrons1= 1000000000000", "150 data rows, but n_patrons1="),
+        ("n_patrons1= 150", "n_patrons1= 151", "150 data rows, but n_patrons1= 151"),
+        ("n_clases= 3", "n_clases= 1000000000000", "n_clases= 1000000000000 is more than the 150"),
+        ("n_clases= 3", "n_clases= 151", "n_clases= 151 is more than the 150"),
+    ],
+)
+def test_description_counts_are_checked_against_the_data_file(tmp_path, line, replacement, message):
+    folder = iris_copy(tmp_path)
+    set_description(folder, line, replacement)
+    with pytest.raises(ValueError, match=message) as error:
+        load_uci(folder)
+    assert "iris_R.dat" in str(error.value)
+
+
+@pytest.mark.parametrize("position", ["99999999999999999999999", "-99999999999999999999999"])
+@pytest.mark.parametrize("file_name", ["conxuntos.dat", "conxuntos_kfold.dat"])
+def test_huge_row_position_is_out_of_range(tmp_path, file_name, position):
+    folder = iris_copy(tmp_path)
+    text = iris_bytes(folder, file_name).decode()
+    (folder / f"{file_name}.gz").write_bytes(gzip.compress(f"{position} {text}".encode()))
+    with pytest.raises(
+        ValueError, match=rf"{file_name} line 1: row positions must be in 0 \.\. 149"
+    ):
+        load_uci(folder)
