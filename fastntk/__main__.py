@@ -7,11 +7,13 @@ Gaussian, NNGP and NTK kernels, and prints the test accuracy of each, their mean
 ``benchmark`` runs the same protocol on every dataset folder of a directory laid out as the
 Fernandez-Delgado collection (those with a single data file and at most ``--max-samples``
 rows, as Arora et al.), writes a CSV, and ends with one line per kernel family,
-``mean accuracy <family>: <value>``.
+``mean accuracy <family>: <value>``. A malformed dataset folder is skipped with its name and
+what is wrong; the others still run, and the exit status is then 1.
 """
 
 import argparse
 import csv
+import os
 import pathlib
 import sys
 import time
@@ -40,9 +42,8 @@ def bundled_datasets():
     return sorted(path for path in root.iterdir() if path.is_dir())
 
 
-def run_protocol(folders, families, *, progress=False, threads=None):
-    """Results of every family on every dataset folder, as ``{dataset: {family: Result}}``."""
-    datasets = [load_uci(folder) for folder in folders]
+def run_protocol(datasets, families, *, progress=False, threads=None):
+    """Results of every family on every ``UCIDataset``, as ``{dataset: {family: Result}}``."""
     results = {dataset.name: {} for dataset in datasets}
     with progress_bar(progress, len(datasets) * len(families), "fit", desc="protocol") as bar:
         for dataset in datasets:
@@ -77,23 +78,36 @@ def demo():
         "chosen on the validation split,\ntest accuracy (%) = mean over the four train/test "
         "splits; classifier: kernel regression on one-hot targets."
     )
-    results = run_protocol(bundled_datasets(), families)
+    results = run_protocol([load_uci(folder) for folder in bundled_datasets()], families)
     print_table(results, families)
     print(f"time: {time.perf_counter() - start:.1f} s (including compilation on first use)")
 
 
 def benchmark(args):
+    """Run the ``benchmark`` command; returns the exit status, 1 when a dataset was malformed.
+
+    Raises ``SystemExit`` with a message when ``--data`` is not a directory, a kernel is
+    unknown, no folder qualifies or none of those that do can be read."""
     start = time.perf_counter()
     data = pathlib.Path(args.data)
     if not data.is_dir():
         raise SystemExit(f"--data {str(data)!r} is not a directory")
     families = _parse_families(args.kernels)
-    folders, skipped = _selected_folders(data, args.max_samples)
-    for name, reason in skipped:
+    folders, skipped, malformed = _selected_folders(data, args.max_samples)
+    for name, reason in skipped + malformed:
         print(f"skipped {name}: {reason}")
-    if not folders:
+    if not folders and not malformed:
         raise SystemExit(f"no dataset folder in {str(data)!r} qualifies")
-    results = run_protocol(folders, families, progress=True, threads=args.threads)
+    datasets = []
+    for folder in folders:
+        try:
+            datasets.append(load_uci(folder))
+        except (FileNotFoundError, ValueError) as error:
+            print(f"skipped {folder.name}: {error}")
+            malformed.append((folder.name, str(error)))
+    if not datasets:
+        raise SystemExit(f"no dataset folder in {str(data)!r} could be read")
+    results = run_protocol(datasets, families, progress=True, threads=args.threads)
     print_table(results, families)
     if args.out:
         _write_csv(results, args.out)
@@ -105,6 +119,13 @@ def benchmark(args):
     print(f"{len(results)} datasets in {time.perf_counter() - start:.1f} s")
     for family in families:
         print(f"mean accuracy {family}: {mean_accuracy(results, family):.2f}")
+    if malformed:
+        names = ", ".join(name for name, _ in malformed)
+        print(
+            f"error: {len(malformed)} malformed dataset folder(s) skipped: {names}", file=sys.stderr
+        )
+        return 1
+    return 0
 
 
 def _parse_families(text):
@@ -118,19 +139,29 @@ def _parse_families(text):
 
 
 def _selected_folders(data, max_samples):
-    """Dataset folders with one data file and at most ``max_samples`` rows (Arora et al.)."""
-    selected, skipped = [], []
+    """Dataset folders with one data file and at most ``max_samples`` rows (Arora et al.), as
+    ``(selected, skipped, malformed)``: ``skipped`` and ``malformed`` are ``(name, reason)``
+    pairs, ``skipped`` for folders without a description or out of the selection,
+    ``malformed`` for those whose description cannot be read."""
+    selected, skipped, malformed = [], [], []
     for folder in sorted(path for path in data.iterdir() if path.is_dir()):
         try:
             description = read_description(folder, folder.name)
-        except (FileNotFoundError, ValueError) as error:
+        except FileNotFoundError as error:
             skipped.append((folder.name, str(error)))
             continue
-        if description["n_patrons1"] > max_samples:
+        except ValueError as error:
+            malformed.append((folder.name, str(error)))
+            continue
+        if description["n_arquivos"] != 1:
+            skipped.append(
+                (folder.name, f"n_arquivos= {description['n_arquivos']}: more than one data file")
+            )
+        elif description["n_patrons1"] > max_samples:
             skipped.append((folder.name, f"more than {max_samples} samples"))
         else:
             selected.append(folder)
-    return selected, skipped
+    return selected, skipped, malformed
 
 
 def _write_csv(results, path):
@@ -154,13 +185,11 @@ def _write_csv(results, path):
 
 
 def _plot(results, path):
-    try:
-        import matplotlib
+    import matplotlib
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError as error:
-        raise SystemExit("--plot needs matplotlib: pip install matplotlib") from error
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
     names = [name for name, by_family in results.items() if "ntk" in by_family]
     others = [f for f in protocol.FAMILIES if f != "ntk"]
     ntk = [results[name]["ntk"].test_accuracy for name in names]
@@ -197,23 +226,59 @@ def _print_published(path, results):
             )
 
 
+def _positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def _writable_file(text):
+    """``text``, once it is known that a file can be written there: checked while parsing the
+    arguments, because the results are written only at the end of a long run."""
+    path = pathlib.Path(text)
+    folder = path.parent
+    if path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text!r} is a directory")
+    if not folder.is_dir():
+        raise argparse.ArgumentTypeError(f"{text!r}: folder {str(folder)!r} does not exist")
+    writable = os.access(path, os.W_OK) if path.exists() else os.access(folder, os.W_OK | os.X_OK)
+    if not writable:
+        raise argparse.ArgumentTypeError(f"{text!r} is not writable")
+    return text
+
+
+def _plot_file(text):
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        raise argparse.ArgumentTypeError("needs matplotlib: pip install matplotlib") from None
+    return _writable_file(text)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m fastntk", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("demo", help="run the benchmark protocol on the bundled UCI datasets")
     bench = commands.add_parser("benchmark", help="run the protocol on a directory of datasets")
     bench.add_argument("--data", required=True, help="directory of dataset folders")
-    bench.add_argument("--max-samples", type=int, default=5000)
+    bench.add_argument("--max-samples", type=_positive_int, default=5000)
     bench.add_argument("--kernels", help=f"comma-separated subset of {','.join(protocol.FAMILIES)}")
-    bench.add_argument("--out", help="CSV file of the results")
-    bench.add_argument("--plot", help="PNG of NTK against the best other kernel (matplotlib)")
-    bench.add_argument("--threads", type=int, help="LAPACK threads (default: all CPUs)")
+    bench.add_argument("--out", type=_writable_file, help="CSV file of the results")
+    bench.add_argument(
+        "--plot", type=_plot_file, help="PNG of NTK against the best other kernel (matplotlib)"
+    )
+    bench.add_argument(
+        "--threads", type=_positive_int, help="LAPACK threads, >= 1 (default: all CPUs)"
+    )
     args = parser.parse_args(argv)
     if args.command == "demo":
         demo()
-    else:
-        benchmark(args)
-    return 0
+        return 0
+    return benchmark(args)
 
 
 if __name__ == "__main__":

@@ -85,6 +85,11 @@ def load_uci(path):
         raise FileNotFoundError(f"dataset folder {str(folder)!r} does not exist")
     name = folder.name
     description = read_description(folder, name)
+    if description["n_arquivos"] != 1:
+        raise ValueError(
+            f"{name}.txt: n_arquivos= {description['n_arquivos']}; only datasets in one data "
+            "file are supported (those with a separate test file are not)"
+        )
     X, y = _read_data(folder, name, description)
     n_rows = X.shape[0]
     train, validation = _read_index_lines(folder / "conxuntos.dat", 2, n_rows)
@@ -161,8 +166,9 @@ def read_description(folder, name):
     folder), as a dict; counts converted to int and checked >= 1.
 
     Raises ``FileNotFoundError`` when the file is missing and ``ValueError`` naming it when it
-    cannot be read as text (see ``_open_text``), lacks a required key, has a count that is
-    not a positive integer or more than one data file."""
+    cannot be read as text (see ``_open_text``), lacks a required key or has a count that is
+    not a positive integer. The number of data files, ``n_arquivos``, is left to the caller:
+    ``load_uci`` supports only one."""
     description = {}
     for line in _open_text(folder / f"{name}.txt"):
         if "=" in line:
@@ -181,11 +187,6 @@ def read_description(folder, name):
                 ) from None
             if description[key] < 1:
                 raise ValueError(f"{name}.txt: {key}= {description[key]} must be >= 1")
-    if description["n_arquivos"] != 1:
-        raise ValueError(
-            f"{name}.txt: n_arquivos= {description['n_arquivos']}; only datasets in one data "
-            "file are supported (those with a separate test file are not)"
-        )
     return description
 
 
