@@ -19,9 +19,16 @@ The protocol, for a family with ``k`` outputs and ``R`` per-row quantities:
     products (or L1 distances) are ``dots``, written to ``out[:, oi, oj:oj + len(dots)]``;
     ``work`` is scratch of shape ``(work_rows, >= len(dots))``. The CPU calls it once per row of
     a tile (so its loops vectorise over columns), the GPU once per entry, with one column.
-``needs_float64(spec, dot, rows_x, i, rows_z, j) -> bool``
-    Whether the float32 entry ``(i, j)`` must be recomputed in float64 (a cosine too close to
-    +-1 for float32: ``arccos(1 - e) ~ sqrt(2 e)`` turns a rounding of 6e-8 into 3e-4).
+``needs_refinement(spec, dot, rows_x, i, rows_z, j) -> bool``
+    Whether the entry ``(i, j)`` must be recomputed by ``refine``: its map is ill-conditioned in
+    the computed ``dot`` (a cosine near +-1: ``arccos(1 - e) ~ sqrt(2 e)`` turns a rounding of
+    6e-8 into 3e-4 in float32, and of 1e-16 into 1e-8 in float64).
+``refine(spec, A, a, B, b, rows_a, rows_b, dots, work, out, oi, oj)``
+    The entry of the rows ``A[a]`` and ``B[b]`` recomputed in float64 (``spec``, ``rows_*``,
+    the one-element ``dots`` and the one-column ``work`` are float64) from the rows themselves,
+    written to ``out[:, oi, oj]``. A spec class's ``refines`` says whether its family refines
+    float32 entries, and ``refines_float64(spec)`` whether ``refine`` is more accurate than
+    the float64 map too (it is then run for float64 entries as well).
 
 Row quantities reach scalar maths as *records*: namedtuples whose fields name the quantities
 (``x.norm``, ``z.inverse_norm``), built by ``record`` from a column of a rows array.
@@ -89,8 +96,13 @@ def map_run(spec, dots, rows_x, i, rows_z, j, work, out, oi, oj):
 
 
 @dispatched
-def needs_float64(spec, dot, rows_x, i, rows_z, j):
-    """Whether the float32 entry ``(i, j)`` must be recomputed in float64."""
+def needs_refinement(spec, dot, rows_x, i, rows_z, j):
+    """Whether the entry ``(i, j)`` must be recomputed by ``refine``."""
+
+
+@dispatched
+def refine(spec, A, a, B, b, rows_a, rows_b, dots, work, out, oi, oj):
+    """The entry of ``A[a]`` and ``B[b]`` recomputed in float64, written to ``out[:, oi, oj]``."""
 
 
 def record(owner, rows, base, column):

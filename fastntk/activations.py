@@ -16,7 +16,7 @@ import numpy as np
 import scipy.special
 
 from ._jit import jit
-from ._math import acos, asin, at_least, at_most, sin_of_acos
+from ._math import acos, asin, at_least, at_most, sin_of_acos, theta_minus_sine
 from ._validation import check_int, check_real
 from .declarations import Activation
 
@@ -55,6 +55,27 @@ class PiecewiseLinear(Activation):
         relu_t, relu_td = _relu_parts(c, x.root, z.root)
         slope_gap = (p.b - p.a) * (p.b - p.a)
         return p.a * p.b * sxz + slope_gap * relu_t, p.a * p.b + slope_gap * relu_td
+
+    def angle_dual(p, theta, sxz, x, z):
+        # deficit = (b - a)^2 / 2 g e(theta) + a b g (1 - cos theta), with g = sx sz and
+        # e = 1 - (sin theta + (pi - theta) cos theta) / pi
+        #   = ((pi - theta)(1 - cos theta) + theta - sin theta) / pi, free of cancellation.
+        c = math.cos(theta)
+        remaining = math.pi - theta
+        half_sine = math.sin(0.5 * theta)
+        versine = 2.0 * half_sine * half_sine
+        g = x.root * z.root
+        relu_t = g * (math.sin(theta) + remaining * c) * (0.5 / math.pi)
+        relu_td = remaining * (0.5 / math.pi)
+        slope_gap = (p.b - p.a) * (p.b - p.a)
+        excess = (remaining * versine + theta_minus_sine(theta)) * (1 / math.pi)
+        deficit = g * (0.5 * slope_gap * excess + p.a * p.b * versine)
+        return (
+            p.a * p.b * sxz + slope_gap * relu_t,
+            p.a * p.b + slope_gap * relu_td,
+            deficit,
+            0.5 * (p.a * p.a + p.b * p.b),
+        )
 
     def phi(self, u):
         """``a u`` for ``u < 0``, ``b u`` for ``u >= 0``, as ``(b - a) max(u, 0) + a u``."""
@@ -161,9 +182,14 @@ class Step(Activation):
 
     name = "step"
     has_derivative = False
+    scale_invariant = True
 
     def dual(p, sxz, c, x, z):
         return (type(c)(math.pi) - acos(c)) * type(c)(0.5 / math.pi), type(c)(0)
+
+    def angle_dual(p, theta, sxz, x, z):
+        # T(x, x) = 1/2 for every variance: the deficit is 1/2 - T.
+        return (math.pi - theta) * (0.5 / math.pi), 0.0, theta * (0.5 / math.pi), 0.0
 
     def phi(self, u):
         return (u > 0).astype(u.dtype)

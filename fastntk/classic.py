@@ -12,6 +12,7 @@ from ._jit import inline_jit, jit
 from ._math import (
     acos,
     at_least,
+    at_most,
     cosine_tolerance,
     near_parallel,
     rsqrt_or_zero,
@@ -47,12 +48,21 @@ class Linear(ScalarKernel):
         return x.squared_norm + p.c
 
 
+#: The largest polynomial degree: the compiled maths holds it in an int64.
+MAX_DEGREE = 2**63 - 1
+
+
 @jit
 def polynomial_value(dot, degree, gamma, coef0):
+    """``(gamma dot + coef0) ** degree`` by repeated squaring: ``log2(degree)`` products."""
     base = gamma * dot + coef0
     value = type(dot)(1)
-    for _ in range(degree):
-        value *= base
+    remaining = degree
+    while remaining > 0:
+        if remaining & 1:
+            value *= base
+        base *= base
+        remaining >>= 1
     return value
 
 
@@ -68,7 +78,7 @@ class Polynomial(ScalarKernel):
     rows = ("squared_norm",)
 
     def __post_init__(self):
-        object.__setattr__(self, "degree", check_int(self.degree, "degree", 0))
+        object.__setattr__(self, "degree", check_int(self.degree, "degree", 0, MAX_DEGREE))
         if self.gamma is not None:
             object.__setattr__(self, "gamma", check_positive(self.gamma, "gamma"))
         object.__setattr__(self, "coef0", check_real(self.coef0, "coef0"))
@@ -87,31 +97,56 @@ class Polynomial(ScalarKernel):
         return polynomial_value(x.squared_norm, p.degree, p.gamma, p.coef0)
 
 
+@jit
+def gaussian_of_distance(squared_distance, inverse_lengthscale):
+    """``exp(-(d / l) / l / 2)`` for ``d = |x - z|^2``: exactly 1 at ``d = 0`` for any ``l``
+    (a select, not a branch, so loops calling it vectorise; ``0 * inf`` would be NaN)."""
+    zero = type(squared_distance)(0)
+    scaled = (squared_distance * inverse_lengthscale) * inverse_lengthscale
+    half = type(squared_distance)(-0.5)
+    return math.exp(half * scaled) if squared_distance > zero else type(squared_distance)(1)
+
+
 @dataclass(frozen=True)
 class Gaussian(ScalarKernel):
     """Gaussian (RBF) kernel ``k(x, z) = exp(-|x - z|^2 / (2 lengthscale^2))``, with
-    ``|x - z|^2 = |x|^2 + |z|^2 - 2 x . z`` (clipped at 0)."""
+    ``|x - z|^2 = |x|^2 + |z|^2 - 2 x . z`` (clipped at 0) scaled as
+    ``(|x - z|^2 / lengthscale) / lengthscale``, so that no lengthscale overflows or divides by
+    zero: a zero distance gives exactly 1 and an overflowing one 0. Where the expansion is
+    within a few roundings of 0 (duplicate and near-duplicate rows), ``|x - z|^2`` is summed
+    from the difference of the rows instead. A row whose ``|x|^2`` overflows is a
+    ``ValueError`` (rescale the input and the lengthscale together)."""
 
     lengthscale: float = 1.0
 
-    parameters = ("inverse_two_variance",)
+    parameters = ("inverse_lengthscale", "cancellation")
     rows = ("squared_norm",)
 
     def __post_init__(self):
         object.__setattr__(self, "lengthscale", check_positive(self.lengthscale, "lengthscale"))
 
     def parameter_values(self, n_features, dtype):
-        return (0.5 / self.lengthscale**2,)
+        # The expansion's rounding bound, with a margin: below it the distance is noise.
+        return (1.0 / self.lengthscale, 16 * cosine_tolerance(n_features, dtype))
 
     def row_values(p, squared_norm):
         return (squared_norm,)
 
     def value(p, dot, x, z):
-        squared_distance = at_least(x.squared_norm + z.squared_norm - (dot + dot), type(dot)(0))
-        return math.exp(-squared_distance * p.inverse_two_variance)
+        zero = type(dot)(0)
+        return gaussian_of_distance(
+            at_least(x.squared_norm + z.squared_norm - (dot + dot), zero), p.inverse_lengthscale
+        )
 
     def diagonal(p, x):
         return type(x.squared_norm)(1)
+
+    def needs_refinement(p, dot, x, z):
+        squared_norms = x.squared_norm + z.squared_norm
+        return squared_norms - (dot + dot) <= p.cancellation * squared_norms
+
+    def refined_value(p, pair, x, z):
+        return gaussian_of_distance(pair.squared_distance, p.inverse_lengthscale)
 
 
 @dataclass(frozen=True)
@@ -138,13 +173,17 @@ class Laplacian(ScalarKernel):
 
 @inline_jit
 def arc_cosine_value(order, c, norm_product):
-    """``(1/pi) norm_product^order J_order(theta)`` with ``cos theta = c``.
+    """``(1/pi) norm_product^order J_order(theta)`` with ``cos theta = c``."""
+    return arc_cosine_of_angle(order, type(c)(math.pi) - acos(c), sin_of_acos(c), c, norm_product)
+
+
+@inline_jit
+def arc_cosine_of_angle(order, remaining, sine, c, norm_product):
+    """``(1/pi) norm_product^order J_order(theta)`` from ``remaining = pi - theta``,
+    ``sine = sin theta`` and ``c = cos theta``.
 
     All three ``J`` are formed and one selected: without branches the tile loop vectorises.
     """
-    pi = type(c)(math.pi)
-    remaining = pi - acos(c)
-    sine = sin_of_acos(c)
     j1 = norm_product * (sine + remaining * c)
     three_sine_c = type(c)(3) * sine * c
     j2 = (
@@ -161,7 +200,10 @@ class ArcCosine(ScalarKernel):
     ``k(x, z) = (1/pi) |x|^q |z|^q J_q(theta)``, ``cos theta = x.z / (|x| |z|)``, with
     ``J_0 = pi - theta``, ``J_1 = sin theta + (pi - theta) cos theta`` and
     ``J_2 = 3 sin theta cos theta + (pi - theta)(1 + 2 cos^2 theta)``.
-    A zero vector is taken as orthogonal to every vector (``cos theta = 0``).
+    A zero vector is taken as orthogonal to every vector (``cos theta = 0``). Near-parallel (and
+    anti-parallel) pairs take their angle from ``atan2(|x ^ z|, x . z)``, with ``|x ^ z|`` from
+    the difference of the rows (``fastntk._math.pair_products``): full relative accuracy at any
+    angle. ``order=0`` is invariant to scaling the rows, at any scale.
     """
 
     order: int = 1
@@ -186,5 +228,19 @@ class ArcCosine(ScalarKernel):
         c = type(x.norm)(1) if x.norm > 0 else type(x.norm)(0)
         return arc_cosine_value(p.order, c, x.norm * x.norm)
 
-    def needs_float64(p, dot, x, z):
+    @property
+    def scale_invariant(self):
+        return self.order == 0
+
+    def needs_refinement(p, dot, x, z):
         return near_parallel(dot * (x.inverse_norm * z.inverse_norm))
+
+    def refined_value(p, pair, x, z):
+        scale = x.inverse_norm * z.inverse_norm
+        if scale == 0:  # a zero vector: orthogonal
+            return arc_cosine_value(p.order, 0.0, x.norm * z.norm)
+        wedge = math.sqrt(pair.squared_wedge)
+        c = at_least(-1.0, at_most(1.0, pair.dot * scale))
+        sine = at_most(1.0, wedge * scale)
+        remaining = math.atan2(wedge, -pair.dot)
+        return arc_cosine_of_angle(p.order, remaining, sine, c, x.norm * z.norm)

@@ -35,11 +35,16 @@ per-row quantities of ``x`` and ``z``. Its class body is the whole declaration::
 - ``rows``: names of the per-row quantities; ``row_values(p, squared_norm)`` returns them, and
   the maths reads them as fields of the records ``x`` and ``z``.
 - ``value(p, dot, x, z)``: the kernel's scalar map; ``diagonal(p, x)``: ``k(x, x)`` exactly.
-- Optional ``needs_float64(p, dot, x, z)``: for maps through an angle, whether a float32 entry
-  must be recomputed in float64 (its cosine is too close to +-1 for float32).
+- Optional ``needs_refinement(p, dot, x, z)``: whether an entry's map is ill-conditioned in the
+  computed ``dot`` (a cosine near +-1, a distance that cancels): float32 entries are then
+  recomputed in float64.
+- Optional ``refined_value(p, pair, x, z)``: such an entry from the exact quantities of the two
+  rows (``pair.dot``, ``pair.squared_distance``, ``pair.squared_wedge``, ``pair.norm_gap``:
+  ``fastntk._math.Pair``) with full relative accuracy; flagged entries are then recomputed
+  with it in float64 too.
 - Optional ``products = "l1"``: ``dot`` is then ``|x - z|_1``.
 
-``value``, ``diagonal``, ``row_values`` and ``needs_float64`` are plain functions of scalars
+``value``, ``diagonal``, ``row_values``, ``needs_refinement`` and ``refined_value`` are plain functions of scalars
 (Numba compiles them into each backend's loop: the CPU tile loop and the CUDA kernel are both
 generated from them), written without ``self``. Anything incomplete is a ``DeclarationError``
 when the class is defined, naming the family and the missing part. Families declared outside
@@ -55,7 +60,13 @@ section 2): its NumPy form ``phi(self, u)`` (and ``phi_prime(self, u)``, or
 correlation clipped into [-1, 1] (exactly 1 on the diagonal, 0 when a variance is 0); and the
 per-layer quantities its dual needs, ``rows`` with ``row_values(p, variance)``. The records
 ``x`` and ``z`` hold ``variance``, ``root`` (its square root), ``inverse_root`` (0 for a zero
-variance) and the declared ``rows``. ``parameters`` and ``parameter_values(self, dtype)`` are as
+variance) and the declared ``rows``. An activation with a kink, whose ``Td`` has an infinite
+slope in ``c`` at +-1 (so that rounding ``c`` costs ``eps / theta``), also declares
+``angle_dual(p, theta, sxz, x, z) -> (T, Td, deficit, variance_slope)``: the dual from the
+accurate angle ``theta``, ``deficit = sqrt(T(x, x) T(z, z)) - T`` without cancellation, and
+the constant ``dT(x, x) / dsxx`` (its ``T(x, x)`` is linear in ``sxx``); near-parallel entries
+then carry each layer's angle accurately in float64. ``scale_invariant = True`` says that
+``phi(s u) = phi(u)`` for ``s > 0``. ``parameters`` and ``parameter_values(self, dtype)`` are as
 for kernels; ``name`` (optional) makes it reachable by that string.
 """
 
@@ -69,7 +80,9 @@ from . import engine
 from ._jit import COMPILE_OPTIONS, compile_shared
 from ._protocol import at, columns, dispatched, record, register, store
 from ._protocol import map_run as protocol_map_run
-from ._protocol import needs_float64 as protocol_needs_float64
+from ._math import exact_dot, pair_products
+from ._protocol import needs_refinement as protocol_needs_refinement
+from ._protocol import refine as protocol_refine
 from ._protocol import row_data as protocol_row_data
 
 __all__ = ["Activation", "DeclarationError", "Kernel", "ScalarKernel"]
@@ -85,14 +98,17 @@ class Kernel:
     ``k(X, Z=None, **options)`` is ``fastntk.gram(k, X, Z, **options)``; ``k.diag(X)`` is
     ``k(x, x)`` for each row. A kernel gives the engine ``spec(n_features, dtype)``, the
     parameters namedtuple of its family's compiled maths; ``n_outputs`` (Gram matrices per
-    call), ``cacheable`` (whether its compiled loops may be cached on disk) and
-    ``cuda_unavailable`` (why it cannot run on a GPU, or None).
+    call), ``cacheable`` (whether its compiled loops may be cached on disk),
+    ``cuda_unavailable`` (why it cannot run on a GPU, or None) and ``scale_invariant``.
     """
 
     n_outputs = 1
     cacheable = True
     #: Why the kernel cannot run on a GPU (None: it can).
     cuda_unavailable = None
+    #: Whether ``k(s x, t z) = k(x, z)`` for all ``s, t > 0``: the engine then scales each
+    #: row by a power of two into a safe range first (exact), so no scale under- or overflows.
+    scale_invariant = False
 
     def __call__(self, X, Z=None, **options):
         return engine.gram(self, X, Z, **options)
@@ -128,9 +144,10 @@ _KERNEL_DECLARATION = (
     "value",
     "diagonal",
     "row_values",
-    "needs_float64",
+    "needs_refinement",
+    "refined_value",
 )
-_ACTIVATION_DECLARATION = ("parameters", "rows", "dual", "row_values")
+_ACTIVATION_DECLARATION = ("parameters", "rows", "dual", "row_values", "angle_dual")
 
 
 def _declares(cls, parts):
@@ -249,16 +266,29 @@ class ScalarKernel(Kernel):
             required=bool(rows),
         )
         refinement = _check_function(
-            cls, what, "needs_float64", ("p", "dot", "x", "z"), "", required=False
+            cls, what, "needs_refinement", ("p", "dot", "x", "z"), "", required=False
         )
+        refined_value = _check_function(
+            cls, what, "refined_value", ("p", "pair", "x", "z"), "", required=False
+        )
+        if refined_value is not None and refinement is None:
+            raise DeclarationError(
+                f"{what} {cls.__name__} declares refined_value but no needs_refinement(p, dot, "
+                "x, z), which entries it recomputes"
+            )
         parameters_class = _parameters_class(cls, fields, namedtuple(f"{cls.__name__}Rows", rows))
         parameters_class.products = cls.products
         parameters_class.refines = refinement is not None
+        parameters_class.refines_float64 = (
+            _always_refines if refined_value is not None else _never_refines
+        )
         parameters_class.work_rows = _no_work_rows
         cls.Parameters = parameters_class
         if not declared_in_fastntk(cls):
             cls.cacheable = False
-        implementations = _scalar_protocol(value, diagonal, row_function, refinement, len(rows))
+        implementations = _scalar_protocol(
+            value, diagonal, row_function, refinement, refined_value, len(rows)
+        )
         for function, implementation in implementations.items():
             register(function, parameters_class, implementation)
 
@@ -273,7 +303,15 @@ def _no_work_rows(spec):
     return 0
 
 
-def _scalar_protocol(value, diagonal, row_function, refinement, row_count):
+def _always_refines(spec):
+    return True
+
+
+def _never_refines(spec):
+    return False
+
+
+def _scalar_protocol(value, diagonal, row_function, refinement, refined_value, row_count):
     """The protocol functions of a scalar family, from its declared scalar functions.
 
     Each family gets its own small loops, calling its functions directly: ``value`` is
@@ -306,11 +344,32 @@ def _scalar_protocol(value, diagonal, row_function, refinement, row_count):
     if refinement is not None:
         refinement = compile_shared(_python(refinement))
 
-        def needs_float64(spec, dot, rows_x, i, rows_z, j):
+        def needs_refinement(spec, dot, rows_x, i, rows_z, j):
             return refinement(spec, dot, record(spec, rows_x, 0, i), record(spec, rows_z, 0, j))
 
-        implementations[protocol_needs_float64] = needs_float64
+        implementations[protocol_needs_refinement] = needs_refinement
+        implementations[protocol_refine] = _scalar_refine(refined_value)
     return implementations
+
+
+def _scalar_refine(refined_value):
+    """A scalar family's ``refine``: its ``refined_value`` of the pair's exact quantities, or
+    without one its map of the inner product accumulated in float64."""
+    if refined_value is None:
+
+        def refine(spec, A, a, B, b, rows_a, rows_b, dots, work, out, oi, oj):
+            dots[0] = exact_dot(A, B, a, b)
+            protocol_map_run(spec, dots, rows_a, a, rows_b, b, work, out, oi, oj)
+
+        return refine
+    refined_value = compile_shared(_python(refined_value))
+
+    def refine(spec, A, a, B, b, rows_a, rows_b, dots, work, out, oi, oj):
+        pair = pair_products(A, B, a, b)
+        x = record(spec, rows_a, 0, a)
+        out[0, oi, oj] = refined_value(spec, pair, x, record(spec, rows_b, 0, b))
+
+    return refine
 
 
 def _no_rows(p, squared_norm):
@@ -335,6 +394,11 @@ def activation_dual(p, sxz, c, x, z):
 
 
 @dispatched
+def activation_angle_dual(p, theta, sxz, x, z):
+    """An activation's ``angle_dual``: ``(T, Td, deficit, variance_slope)``."""
+
+
+@dispatched
 def activation_row_values(p, variance):
     """An activation's own per-layer quantities."""
 
@@ -347,6 +411,8 @@ class Activation:
     rows = ()
     has_derivative = True
     cacheable = True
+    #: Whether ``phi(s u) = phi(u)`` for every ``s > 0``.
+    scale_invariant = False
     #: Why the network kernels of this activation cannot run on a GPU (None: they can).
     cuda_unavailable = None
     #: A string (or tuple of strings) by which ``NTK(activation=...)`` finds the activation.
@@ -384,9 +450,15 @@ class Activation:
                 f"{what} {cls.__name__} is incomplete: it declares no phi_prime(self, u), the "
                 "NumPy form of its derivative (or has_derivative = False)"
             )
+        angle_dual = _check_function(
+            cls, what, "angle_dual", ("p", "theta", "sxz", "x", "z"), "", required=False
+        )
         layer_rows = namedtuple(f"{cls.__name__}Layer", LAYER_QUANTITIES + rows)
         parameters_class = _parameters_class(cls, fields, layer_rows)
         parameters_class.row_count = len(layer_rows._fields)
+        parameters_class.angular = angle_dual is not None
+        if angle_dual is not None:
+            register(activation_angle_dual, parameters_class, angle_dual)
         cls.Parameters = parameters_class
         if not declared_in_fastntk(cls):
             cls.cacheable = False

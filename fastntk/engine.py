@@ -100,7 +100,7 @@ def diag(kernel, X, *, dtype=None):
     check_kernel(kernel)
     X = check_matrix(X, "X")
     dtype = resolve_dtype(dtype)
-    X = as_compute_array(X, dtype, "X")
+    X = _scaled_rows(kernel, as_compute_array(X, dtype, "X"))
     spec = kernel.spec(X.shape[1], dtype)
     return _row_data(kernel, spec, X, dtype)[1][0]
 
@@ -121,13 +121,19 @@ def gram_problem(kernel, X, Z, dtype, symmetric, rows=None, columns=None):
     tile = config.get("tile_size")
     x_start, x_stop = _tile_span(r0, r1, n, tile)
     z_start, z_stop = _tile_span(c0, c1, m, tile)
-    X_rows = X[x_start:x_stop]
-    Z_rows = X_rows if symmetric and (z_start, z_stop) == (x_start, x_stop) else Z[z_start:z_stop]
+    X_rows = _scaled_rows(kernel, X[x_start:x_stop])
+    Z_rows = (
+        X_rows
+        if symmetric and (z_start, z_stop) == (x_start, x_stop)
+        else _scaled_rows(kernel, Z[z_start:z_stop])
+    )
     spec = kernel.spec(X.shape[1], dtype)
     rows_x, diagonal = _row_data(kernel, spec, X_rows, dtype)
     rows_z = rows_x if Z_rows is X_rows else _row_data(kernel, spec, Z_rows, dtype)[0]
     exact_spec = exact_rows_x = exact_rows_z = None
-    if dtype == np.float32 and type(spec).refines:
+    if dtype == np.float64 and type(spec).refines and type(spec).refines_float64(spec):
+        exact_spec, exact_rows_x, exact_rows_z = spec, rows_x, rows_z
+    elif dtype == np.float32 and type(spec).refines:
         exact_spec = kernel.spec(X.shape[1], np.float64)
         exact_rows_x = _row_data(kernel, exact_spec, X_rows.astype(np.float64), dtype)[0]
         exact_rows_z = (
@@ -153,6 +159,21 @@ def gram_problem(kernel, X, Z, dtype, symmetric, rows=None, columns=None):
         n_outputs=kernel.n_outputs,
         cacheable=kernel.cacheable,
     )
+
+
+def _scaled_rows(kernel, X):
+    """``X`` with each row of a scale-invariant kernel multiplied by the power of two that puts
+    its largest entry in [1/2, 1), when some row lies outside a safe range (``X`` itself
+    otherwise). Exact: inner products, norms and cosines of the other rows are unchanged to
+    the last bit, and no squared norm under- or overflows."""
+    if not kernel.scale_invariant or X.size == 0:
+        return X
+    largest = np.maximum(X.max(axis=1), -X.min(axis=1))
+    exponents = np.frexp(largest)[1]
+    safe = np.finfo(X.dtype).maxexp // 8
+    if np.all((np.abs(exponents) <= safe) | (largest == 0)):
+        return X
+    return np.ldexp(X, -exponents[:, np.newaxis]).astype(X.dtype, copy=False)
 
 
 def _tile_span(start, stop, size, tile):
@@ -241,15 +262,16 @@ def _prepare_out(out, shape, dtype, stacked):
 
 
 def _row_data(kernel, spec, X, dtype):
-    """``(rows, diagonal)`` of the rows of ``X``, the diagonal ``k(x, x)`` checked finite:
-    every ``|k(x, z)| <= sqrt(k(x, x) k(z, z))`` is then finite."""
+    """``(rows, diagonal)`` of the rows of ``X``, both checked finite: every
+    ``|k(x, z)| <= sqrt(k(x, x) k(z, z))`` is then finite, and no map meets ``inf - inf``."""
     with np.errstate(over="ignore", invalid="ignore"):  # pure-Python mode: checked just below
         rows, values = core.row_data.get(kernel.cacheable)(spec, X)
-    if not np.isfinite(values).all():
+    if not (np.isfinite(values).all() and np.isfinite(rows).all()):
         remedy = "float64, " if dtype == np.float32 else ""
         raise ValueError(
-            f"{kernel!r} overflows {dtype} on this input (k(x, x) is not finite); use "
-            f"{remedy}fewer layers, a smaller w_std or degree, or rescale the input"
+            f"{kernel!r} overflows {dtype} on this input (k(x, x) or a row's squared norm is "
+            f"not finite); use {remedy}fewer layers, a smaller w_std or degree, or rescale the "
+            "input (with the lengthscale)"
         )
     return rows, values
 

@@ -25,15 +25,35 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._jit import shared
-from ._math import cosine_tolerance, near_parallel, rsqrt_or_zero, snap_cosine
+from numba.extending import overload
+
+from ._jit import compile_shared, forwarder, shared
+from ._math import (
+    acos,
+    asin,
+    at_least,
+    at_most,
+    cosine_tolerance,
+    exact_dot,
+    near_parallel,
+    pair_products,
+    rsqrt_or_zero,
+    snap_cosine,
+)
 from ._protocol import at, columns, record, register, store
 from ._protocol import map_run as protocol_map_run
-from ._protocol import needs_float64 as protocol_needs_float64
+from ._protocol import needs_refinement as protocol_needs_refinement
+from ._protocol import refine as protocol_refine
 from ._protocol import row_data as protocol_row_data
 from ._validation import check_int, check_positive
 from .activations import Activation, as_activation
-from .declarations import LAYER_QUANTITIES, Kernel, activation_dual, activation_row_values
+from .declarations import (
+    LAYER_QUANTITIES,
+    Kernel,
+    activation_angle_dual,
+    activation_dual,
+    activation_row_values,
+)
 
 NetworkParameters = namedtuple(
     "NetworkParameters",
@@ -50,8 +70,20 @@ NetworkParameters = namedtuple(
         "activation",  # the activation's parameters: their class selects its dual
     ],
 )
+#: The deepest network: each layer costs a pass over every entry and three (or more) numbers
+#: per row, and by a few hundred layers the correlations of every kernel here have converged.
+MAX_DEPTH = 10_000
+
 NetworkParameters.products = "dot"
 NetworkParameters.refines = True
+
+
+def _refines_float64(spec):
+    """Activations with an ``angle_dual`` (kinks) refine float64 entries too."""
+    return type(spec.activation).angular
+
+
+NetworkParameters.refines_float64 = _refines_float64
 
 #: Rows of ``map_run``'s scratch before the running Thetas: Sigma, the next Sigma, w^2 Td.
 _SIGMA_ROWS = 3
@@ -68,7 +100,7 @@ class NetworkKernel(Kernel):
     """Shared by ``NNGP`` and ``NTK``."""
 
     def __post_init__(self):
-        object.__setattr__(self, "depth", check_int(self.depth, "depth", 1))
+        object.__setattr__(self, "depth", check_int(self.depth, "depth", 1, MAX_DEPTH))
         object.__setattr__(self, "activation", as_activation(self.activation))
         object.__setattr__(self, "w_std", check_positive(self.w_std, "w_std"))
         object.__setattr__(self, "b_std", check_positive(self.b_std, "b_std", allow_zero=True))
@@ -84,6 +116,14 @@ class NetworkKernel(Kernel):
     @property
     def frozen_layers(self):
         return self.depth
+
+    @property
+    def scale_invariant(self):
+        """The NNGP of a scale-invariant activation without biases (the step's): every
+        layer's covariance depends on the input only through the angle."""
+        return (
+            self.activation.scale_invariant and self.b_std == 0 and self.frozen_layers == self.depth
+        )
 
     def spec(self, n_features, dtype):
         return _network_spec(self.activation, self.w_std, self.b_std, [self], n_features, dtype)
@@ -152,6 +192,10 @@ class NetworkFamily(Kernel):
     @property
     def n_outputs(self):
         return len(self.kernels)
+
+    @property
+    def scale_invariant(self):
+        return all(kernel.scale_invariant for kernel in self.kernels)
 
     @property
     def cacheable(self):
@@ -230,9 +274,7 @@ def _recursion(spec, length, work, rows_x, i, rows_z, j, diagonal, out, oi, oj):
     zero = work.dtype.type(0)
     one = work.dtype.type(1)
     current = 0
-    for s in range(spec.slot_frozen.shape[0]):
-        if spec.slot_frozen[s] == 0:
-            _copy(work[0, :length], work[_SIGMA_ROWS + s, :length])
+    _start_thetas(spec, work, length)
     for layer in range(1, spec.depth + 1):
         base = spec.rows_per_layer * (layer - 1)
         sigma = work[current, :length]
@@ -258,19 +300,34 @@ def _recursion(spec, length, work, rows_x, i, rows_z, j, diagonal, out, oi, oj):
             next_sigma[t] = spec.w_var * value + spec.b_var
             derivative[t] = spec.w_var * slope
         current = 1 - current
-        for s in range(spec.slot_frozen.shape[0]):
-            frozen = spec.slot_frozen[s]
-            theta = work[_SIGMA_ROWS + s, :length]
-            if frozen < layer:
-                for t in range(length):
-                    theta[t] = next_sigma[t] + derivative[t] * theta[t]
-            elif frozen == layer:
-                _copy(next_sigma, theta)
-        for k in range(spec.output_depth.shape[0]):
-            if spec.output_depth[k] == layer:
-                slot = spec.output_slot[k]
-                source = next_sigma if slot < 0 else work[_SIGMA_ROWS + slot, :length]
-                _copy(source, out[k, oi, oj : oj + length])
+        _step_thetas(spec, layer, next_sigma, derivative, work, length, out, oi, oj)
+
+
+@shared
+def _start_thetas(spec, work, length):
+    """``Theta_1 = Sigma_1`` (``work[0]``) for the slots with no frozen layer."""
+    for s in range(spec.slot_frozen.shape[0]):
+        if spec.slot_frozen[s] == 0:
+            _copy(work[0, :length], work[_SIGMA_ROWS + s, :length])
+
+
+@shared
+def _step_thetas(spec, layer, next_sigma, derivative, work, length, out, oi, oj):
+    """After ``layer``: each slot's ``Theta_{layer+1}`` from ``Sigma_{layer+1}`` and
+    ``w^2 Td``, and the outputs of depth ``layer`` written to ``out``."""
+    for s in range(spec.slot_frozen.shape[0]):
+        frozen = spec.slot_frozen[s]
+        theta = work[_SIGMA_ROWS + s, :length]
+        if frozen < layer:
+            for t in range(length):
+                theta[t] = next_sigma[t] + derivative[t] * theta[t]
+        elif frozen == layer:
+            _copy(next_sigma, theta)
+    for k in range(spec.output_depth.shape[0]):
+        if spec.output_depth[k] == layer:
+            slot = spec.output_slot[k]
+            source = next_sigma if slot < 0 else work[_SIGMA_ROWS + slot, :length]
+            _copy(source, out[k, oi, oj : oj + length])
 
 
 def _network_map_run(spec, dots, rows_x, i, rows_z, j, work, out, oi, oj):
@@ -281,11 +338,88 @@ def _network_map_run(spec, dots, rows_x, i, rows_z, j, work, out, oi, oj):
     _recursion(spec, length, work, rows_x, i, rows_z, j, np.bool_(False), out, oi, oj)
 
 
-def _network_needs_float64(spec, dot, rows_x, i, rows_z, j):
+def _network_needs_refinement(spec, dot, rows_x, i, rows_z, j):
     sigma_1 = spec.w_var * dot * spec.inverse_d + spec.b_var
     x = record(spec.activation, rows_x, 0, i)
     z = record(spec.activation, rows_z, 0, j)
     return near_parallel(sigma_1 * (x.inverse_root * z.inverse_root))
+
+
+def _plain_refine(spec, A, a, B, b, rows_a, rows_b, dots, work, out, oi, oj):
+    """The entry from its inner product accumulated in float64 (smooth duals: the map is
+    well-conditioned in it)."""
+    dots[0] = exact_dot(A, B, a, b)
+    protocol_map_run(spec, dots, rows_a, a, rows_b, b, work, out, oi, oj)
+
+
+def _angular_refine(spec, A, a, B, b, rows_a, rows_b, dots, work, out, oi, oj):
+    """The entry with each layer's angle carried accurately (activations with kinks, whose
+    ``Td`` has an infinite slope in the correlation at +-1).
+
+    Layer 1 is the angle between ``u = (w x / sqrt(d), b)`` and ``v = (w z / sqrt(d), b)``:
+    ``atan2(|u ^ v|, u . v)`` with ``|u ^ v|^2 = a^2 |x ^ z|^2 + a b^2 |x - z|^2``,
+    ``a = w^2 / d`` (``fastntk._math.pair_products``). Each later angle comes from the deficit
+    ``D = sqrt(Sigma(x, x) Sigma(z, z)) - Sigma(x, z) >= 0`` as ``2 asin(sqrt(D / (2 G)))``:
+    ``D_{l+1} = w^2 D_T + b^2 (sqrt(A) - sqrt(B))^2 / (G_{l+1} + sqrt(A B) + b^2)`` with the
+    activation's cancellation-free ``D_T`` and ``A, B = w^2 T(x, x), w^2 T(z, z)``, whose
+    difference follows the layers' variance gap ``Sigma(x, x) - Sigma(z, z)`` (carried as
+    ``w^2 slope gap``, from ``a (|x|^2 - |z|^2)`` exactly at layer 1).
+    """
+    activation = spec.activation
+    pair = pair_products(A, B, a, b)
+    scale = spec.w_var * spec.inverse_d
+    sxz = scale * pair.dot + spec.b_var
+    x = record(activation, rows_a, 0, a)
+    z = record(activation, rows_b, 0, b)
+    wedge = scale * scale * pair.squared_wedge + scale * spec.b_var * pair.squared_distance
+    theta = math.atan2(math.sqrt(wedge), sxz) if x.root * z.root > 0 else 0.5 * math.pi
+    gap = scale * pair.norm_gap
+    work[0, 0] = sxz
+    _start_thetas(spec, work, 1)
+    for layer in range(1, spec.depth + 1):
+        value, slope, deficit, variance_slope = activation_angle_dual(activation, theta, sxz, x, z)
+        work[1, 0] = spec.w_var * value + spec.b_var
+        work[2, 0] = spec.w_var * slope
+        _step_thetas(spec, layer, work[1, :1], work[2, :1], work, 1, out, oi, oj)
+        if layer == spec.depth:
+            break
+        base = spec.rows_per_layer * layer
+        x = record(activation, rows_a, base, a)
+        z = record(activation, rows_b, base, b)
+        sxz = work[1, 0]
+        gap = spec.w_var * variance_slope * gap
+        root_x = math.sqrt(at_least(x.variance - spec.b_var, 0.0))
+        root_z = math.sqrt(at_least(z.variance - spec.b_var, 0.0))
+        roots = root_x + root_z
+        root_gap = gap / roots if roots > 0 else 0.0
+        geometric = x.root * z.root
+        bias_part = spec.b_var * root_gap * root_gap / (geometric + root_x * root_z + spec.b_var)
+        deficit = spec.w_var * deficit + (bias_part if spec.b_var > 0 else 0.0)
+        if geometric <= 0:
+            theta = 0.5 * math.pi
+        elif sxz >= 0:
+            theta = 2 * asin(at_most(1.0, math.sqrt(at_least(deficit, 0.0) / (2 * geometric))))
+        else:
+            theta = acos(at_least(-1.0, sxz / geometric))
+
+
+def _refine_by_activation(spec, A, a, B, b, rows_a, rows_b, dots, work, out, oi, oj):
+    refine = _angular_refine if type(spec.activation).angular else _plain_refine
+    refine(spec, A, a, B, b, rows_a, rows_b, dots, work, out, oi, oj)
+
+
+_COMPILED_REFINE = {True: compile_shared(_angular_refine), False: compile_shared(_plain_refine)}
+
+
+@overload(_refine_by_activation, strict=False)
+def _refine_by_activation_typed(*args):
+    # Chosen by the activation's class when compiling: the other branch is never typed.
+    activation_type = args[0].types[NetworkParameters._fields.index("activation")]
+    return forwarder(_COMPILED_REFINE[activation_type.instance_class.angular], len(args))
+
+
+def _network_refine(spec, A, a, B, b, rows_a, rows_b, dots, work, out, oi, oj):
+    _refine_by_activation(spec, A, a, B, b, rows_a, rows_b, dots, work, out, oi, oj)
 
 
 def _network_row_data(spec, X):
@@ -306,5 +440,6 @@ def _network_row_data(spec, X):
 
 
 register(protocol_map_run, NetworkParameters, _network_map_run)
-register(protocol_needs_float64, NetworkParameters, _network_needs_float64)
+register(protocol_needs_refinement, NetworkParameters, _network_needs_refinement)
 register(protocol_row_data, NetworkParameters, _network_row_data)
+register(protocol_refine, NetworkParameters, _network_refine)

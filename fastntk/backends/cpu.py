@@ -4,8 +4,9 @@ A block ``K[r0:r1, c0:c1]`` is computed on the tile grid of the whole matrix (ti
 ``config tile_size`` rows and columns, anchored at 0), so that every tile is computed with the
 same BLAS call as in ``gram`` and a block is bit-identical to the same block of ``gram``. For
 each tile, BLAS computes the inner products (or the L1 distances are summed), the family's
-``map_run`` maps each row of the tile while it is in cache, float32 entries whose cosine is
-too close to +-1 are recomputed in float64, and for ``K(X, X)`` the tile is mirrored. Tiles
+``map_run`` maps each row of the tile while it is in cache, entries whose map is ill-conditioned
+in the computed inner product (a cosine too close to +-1) are recomputed in float64 from the
+rows themselves, and for ``K(X, X)`` the tile is mirrored. Tiles
 inside the block are written in place; tiles that straddle its edge go through a scratch tile.
 
 Python threads run the compiled tile loop, which releases the GIL; BLAS is limited to one
@@ -25,7 +26,6 @@ from .. import _core as core
 from .. import _protocol as protocol
 from .. import config
 from .._jit import jit, kernel_loop, shared
-from .._math import exact_dot
 from .._threads import blas_threads
 
 NAME = "cpu"
@@ -265,16 +265,15 @@ tile_loop = kernel_loop(_fill_tiles_python)
 def _refine(
     exact_spec, spec, A, a0, B, b0, dots, rows_a, rows_b, exact_a, exact_b, work_rows, out, ti, tj
 ):
-    """Recompute in float64 the entries of a float32 tile that need it (``needs_float64``),
-    with the float64 spec and row quantities."""
+    """Recompute in float64 the entries of a tile that need it (``needs_refinement``), with
+    the float64 spec and row quantities (``fastntk._protocol.refine``)."""
     one = np.empty(1)
     work = np.empty((work_rows, 1))
     for i in range(dots.shape[0]):
         for j in range(dots.shape[1]):
-            if protocol.needs_float64(spec, dots[i, j], rows_a, a0 + i, rows_b, b0 + j):
-                one[0] = exact_dot(A, B, a0 + i, b0 + j)
-                protocol.map_run(exact_spec, one, exact_a, a0 + i, exact_b, b0 + j, work, out,
-                                 ti + i, tj + j)  # fmt: skip
+            if protocol.needs_refinement(spec, dots[i, j], rows_a, a0 + i, rows_b, b0 + j):
+                protocol.refine(exact_spec, A, a0 + i, B, b0 + j, exact_a, exact_b, one, work,
+                                out, ti + i, tj + j)  # fmt: skip
 
 
 # --- kernel products without storing K (fastntk.operators) ------------------------------------

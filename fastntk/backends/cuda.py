@@ -28,7 +28,6 @@ from numba import cuda
 from .. import _core as core
 from .. import _protocol as protocol
 from .. import config
-from .._math import exact_dot
 
 NAME = "cuda"
 
@@ -250,14 +249,15 @@ def gram_kernel(spec_class, dtype_name, tile, work_rows, refine):
         b = i - x_start if below else j - z_start
         dots = cuda.local.array(1, value_type)
         dots[0] = total
-        if refine and protocol.needs_float64(spec, total, rows_a, a, rows_b, b):
+        if refine and protocol.needs_refinement(spec, total, rows_a, a, rows_b, b):
             exact_a = exact_rows_z if below else exact_rows_x
             exact_b = exact_rows_x if below else exact_rows_z
             exact_dots = cuda.local.array(1, numba.float64)
-            exact_dots[0] = exact_dot(Z, X, a, b) if below else exact_dot(X, Z, a, b)
             exact_work = cuda.local.array((work_rows, 1), numba.float64)
-            protocol.map_run(exact_spec, exact_dots, exact_a, a, exact_b, b, exact_work, out,
-                             li, out_c0 + lj)  # fmt: skip
+            A = Z if below else X
+            B = X if below else Z
+            protocol.refine(exact_spec, A, a, B, b, exact_a, exact_b, exact_dots, exact_work,
+                            out, li, out_c0 + lj)  # fmt: skip
         else:
             work = cuda.local.array((work_rows, 1), value_type)
             protocol.map_run(spec, dots, rows_a, a, rows_b, b, work, out, li, out_c0 + lj)
