@@ -155,17 +155,47 @@ def sin_of_acos(c):
 _SINE_SERIES = tuple((-1.0) ** (k + 1) / math.factorial(2 * k + 1) for k in range(1, 10))
 
 
+#: Series about theta = pi (in phi = pi - theta) of J_1 = sin(phi) - phi cos(phi), the
+#: coefficients of phi^(2k+1), and of J_2 = psi + psi cos(psi) / 2 - 3 sin(psi) / 2 in
+#: psi = 2 phi, of psi^(2k+1); both cancel to phi^3 and phi^5 there.
+_J1_SERIES = tuple((-1.0) ** (k + 1) * 2 * k / math.factorial(2 * k + 1) for k in range(1, 11))
+_J2_SERIES = tuple((-1.0) ** k * (k - 1) / math.factorial(2 * k + 1) for k in range(2, 13))
+
+
+@jit
+def _odd_series(coefficients, first_power, x):
+    square = x * x
+    total = 0.0
+    for k in range(len(coefficients) - 1, -1, -1):
+        total = total * square + coefficients[k]
+    return total * x**first_power
+
+
+@jit
+def arc_cosine_j(order, theta, remaining):
+    """Cho and Saul's ``J_order(theta)`` (order 0, 1, 2) from ``theta`` and ``remaining =
+    pi - theta``, both accurate: ``J_0 = pi - theta``, ``J_1 = sin theta + (pi - theta) cos
+    theta``, ``J_2 = 3 sin theta cos theta + (pi - theta)(1 + 2 cos^2 theta)``, with full
+    relative accuracy also near ``theta = pi``, where ``J_1`` and ``J_2`` vanish (series)."""
+    if order == 0:
+        return remaining
+    c = math.cos(theta)
+    if order == 1:
+        if remaining < 0.5:
+            return _odd_series(_J1_SERIES, 3, remaining)
+        return math.sin(theta) + remaining * c
+    if remaining < 0.25:
+        return _odd_series(_J2_SERIES, 5, 2 * remaining)
+    return 3 * math.sin(theta) * c + remaining * (1 + 2 * c * c)
+
+
 @jit
 def theta_minus_sine(theta):
     """``theta - sin(theta)`` for ``theta`` in [0, pi], with full relative accuracy near 0
     (its series below 1, where the difference would cancel)."""
     if theta >= 1.0:
         return theta - math.sin(theta)
-    square = theta * theta
-    total = 0.0
-    for k in range(len(_SINE_SERIES) - 1, -1, -1):
-        total = total * square + _SINE_SERIES[k]
-    return total * square * theta
+    return _odd_series(_SINE_SERIES, 3, theta)
 
 
 @jit
@@ -174,14 +204,21 @@ def rsqrt_or_zero(v):
     return type(v)(1) / math.sqrt(v) if v > 0 else type(v)(0)
 
 
-#: float32 cosines within this of +-1 are recomputed in float64 (see ``refine_tile``): there a
-#: float32 rounding of the cosine would move the angle by more than 1e-5 relative.
-NEAR_PARALLEL = 1e-5
+#: Cosines within this of +-1 are refined (``fastntk._protocol.refine``): in float32, where a
+#: rounding of the cosine would move the angle by more than 1e-5 relative; in float64, where
+#: the angle's error ``eps / sin(theta)`` would pass about 1e-14 of the kernel's value.
+NEAR_PARALLEL = {np.float32: 1e-5, np.float64: 1e-3}
 
 
-@jit
 def near_parallel(c):
-    return abs(c) > 1 - NEAR_PARALLEL
+    """Whether the cosine ``c`` is within ``NEAR_PARALLEL`` of +-1."""
+    return abs(c) > 1 - NEAR_PARALLEL[type(c)]
+
+
+@overload(near_parallel)
+def _near_parallel_typed(c):
+    bound = NEAR_PARALLEL[np.float32 if c == types.float32 else np.float64]
+    return lambda c: abs(c) > 1 - bound
 
 
 @register_jitable

@@ -16,7 +16,7 @@ import numpy as np
 import scipy.special
 
 from ._jit import jit
-from ._math import acos, asin, at_least, at_most, sin_of_acos, theta_minus_sine
+from ._math import acos, arc_cosine_j, asin, at_least, at_most, sin_of_acos, theta_minus_sine
 from ._validation import check_int, check_real
 from .declarations import Activation
 
@@ -60,12 +60,11 @@ class PiecewiseLinear(Activation):
         # deficit = (b - a)^2 / 2 g e(theta) + a b g (1 - cos theta), with g = sx sz and
         # e = 1 - (sin theta + (pi - theta) cos theta) / pi
         #   = ((pi - theta)(1 - cos theta) + theta - sin theta) / pi, free of cancellation.
-        c = math.cos(theta)
         remaining = math.pi - theta
         half_sine = math.sin(0.5 * theta)
         versine = 2.0 * half_sine * half_sine
         g = x.root * z.root
-        relu_t = g * (math.sin(theta) + remaining * c) * (0.5 / math.pi)
+        relu_t = g * arc_cosine_j(1, theta, remaining) * (0.5 / math.pi)
         relu_td = remaining * (0.5 / math.pi)
         slope_gap = (p.b - p.a) * (p.b - p.a)
         excess = (remaining * versine + theta_minus_sine(theta)) * (1 / math.pi)

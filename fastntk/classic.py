@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from ._jit import inline_jit, jit
 from ._math import (
     acos,
+    arc_cosine_j,
     at_least,
-    at_most,
     cosine_tolerance,
     near_parallel,
     rsqrt_or_zero,
@@ -173,17 +173,13 @@ class Laplacian(ScalarKernel):
 
 @inline_jit
 def arc_cosine_value(order, c, norm_product):
-    """``(1/pi) norm_product^order J_order(theta)`` with ``cos theta = c``."""
-    return arc_cosine_of_angle(order, type(c)(math.pi) - acos(c), sin_of_acos(c), c, norm_product)
-
-
-@inline_jit
-def arc_cosine_of_angle(order, remaining, sine, c, norm_product):
-    """``(1/pi) norm_product^order J_order(theta)`` from ``remaining = pi - theta``,
-    ``sine = sin theta`` and ``c = cos theta``.
+    """``(1/pi) norm_product^order J_order(theta)`` with ``cos theta = c``.
 
     All three ``J`` are formed and one selected: without branches the tile loop vectorises.
     """
+    pi = type(c)(math.pi)
+    remaining = pi - acos(c)
+    sine = sin_of_acos(c)
     j1 = norm_product * (sine + remaining * c)
     three_sine_c = type(c)(3) * sine * c
     j2 = (
@@ -240,7 +236,7 @@ class ArcCosine(ScalarKernel):
         if scale == 0:  # a zero vector: orthogonal
             return arc_cosine_value(p.order, 0.0, x.norm * z.norm)
         wedge = math.sqrt(pair.squared_wedge)
-        c = at_least(-1.0, at_most(1.0, pair.dot * scale))
-        sine = at_most(1.0, wedge * scale)
+        theta = math.atan2(wedge, pair.dot)
         remaining = math.atan2(wedge, -pair.dot)
-        return arc_cosine_of_angle(p.order, remaining, sine, c, x.norm * z.norm)
+        j = arc_cosine_j(p.order, theta, remaining)
+        return (x.norm * z.norm) ** p.order * j * (1 / math.pi)
