@@ -5,7 +5,17 @@ Importing fastntk never touches a CUDA driver.
 
 from . import backends, config, datasets, declarations, features, solvers
 from ._estimator import NotFittedError
-from .activations import ABReLU, Abs, Custom, Erf, Identity, LeakyReLU, ReLU, Step
+from .activations import (
+    ABReLU,
+    Abs,
+    Custom,
+    Erf,
+    Identity,
+    LeakyReLU,
+    QuadratureWarning,
+    ReLU,
+    Step,
+)
 from .classic import ArcCosine, Gaussian, Laplacian, Linear, Polynomial
 from .classification import KernelClassifier
 from .engine import diag, gram, gram_block, gram_many
@@ -21,6 +31,7 @@ __all__ = [
     "Abs",
     "ArcCosine",
     "Custom",
+    "QuadratureWarning",
     "Erf",
     "FiniteNetwork",
     "Gaussian",

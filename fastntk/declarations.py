@@ -44,11 +44,12 @@ per-row quantities of ``x`` and ``z``. Its class body is the whole declaration::
   with it in float64 too.
 - Optional ``products = "l1"``: ``dot`` is then ``|x - z|_1``.
 
-``value``, ``diagonal``, ``row_values``, ``needs_refinement`` and ``refined_value`` are plain functions of scalars
-(Numba compiles them into each backend's loop: the CPU tile loop and the CUDA kernel are both
-generated from them), written without ``self``. Anything incomplete is a ``DeclarationError``
-when the class is defined, naming the family and the missing part. Families declared outside
-fastntk compile in each process (Numba's disk cache cannot see changes to their source).
+``value``, ``diagonal``, ``row_values``, ``needs_refinement`` and ``refined_value`` are plain
+functions of scalars (Numba compiles them into each backend's loop: the CPU tile loop and the CUDA
+kernel are both generated from them), written without ``self``. Anything incomplete is a
+``DeclarationError`` when the class is defined, naming the family and the missing part. Families
+declared outside fastntk compile in each process (Numba's disk cache cannot see changes to their
+source).
 
 An activation
 =============
@@ -78,9 +79,9 @@ from numba import njit
 
 from . import engine
 from ._jit import COMPILE_OPTIONS, compile_shared
+from ._math import exact_dot, pair_products
 from ._protocol import at, columns, dispatched, record, register, store
 from ._protocol import map_run as protocol_map_run
-from ._math import exact_dot, pair_products
 from ._protocol import needs_refinement as protocol_needs_refinement
 from ._protocol import refine as protocol_refine
 from ._protocol import row_data as protocol_row_data
@@ -120,6 +121,9 @@ class Kernel:
     def spec(self, n_features, dtype):
         """The parameters of the compiled maths for inputs of ``n_features`` in ``dtype``."""
         raise NotImplementedError
+
+    def check_rows(self, spec, rows):
+        """Called with the per-row quantities of every input before they are used."""
 
     @staticmethod
     def stacked(kernels):
@@ -468,6 +472,11 @@ class Activation:
     def parameter_values(self, dtype):
         """The numbers of ``parameters``, in order."""
         return ()
+
+    def check_variances(self, variances):
+        """Called with the pre-activation variances ``Sigma_l(x, x)`` of every input row
+        (shape (layers, n)) before they are used: a place for errors and warnings about this
+        input (``Custom`` estimates its quadrature error there)."""
 
     def spec(self, dtype):
         """The parameters namedtuple of the dual, in ``dtype``."""

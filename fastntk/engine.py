@@ -266,6 +266,7 @@ def _row_data(kernel, spec, X, dtype):
     ``|k(x, z)| <= sqrt(k(x, x) k(z, z))`` is then finite, and no map meets ``inf - inf``."""
     with np.errstate(over="ignore", invalid="ignore"):  # pure-Python mode: checked just below
         rows, values = core.row_data.get(kernel.cacheable)(spec, X)
+    kernel.check_rows(spec, rows)
     if not (np.isfinite(values).all() and np.isfinite(rows).all()):
         remedy = "float64, " if dtype == np.float32 else ""
         raise ValueError(

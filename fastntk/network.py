@@ -24,7 +24,6 @@ from collections import namedtuple
 from dataclasses import dataclass
 
 import numpy as np
-
 from numba.extending import overload
 
 from ._jit import compile_shared, forwarder, shared
@@ -132,6 +131,9 @@ class NetworkKernel(Kernel):
     def stacked(kernels):
         return NetworkFamily(tuple(kernels))
 
+    def check_rows(self, spec, rows):
+        _check_layer_variances(self.activation, spec, rows)
+
 
 @dataclass(frozen=True)
 class NNGP(NetworkKernel):
@@ -205,11 +207,20 @@ class NetworkFamily(Kernel):
     def cuda_unavailable(self):
         return self.kernels[0].cuda_unavailable
 
+    def check_rows(self, spec, rows):
+        _check_layer_variances(self.kernels[0].activation, spec, rows)
+
     def spec(self, n_features, dtype):
         first = self.kernels[0]
         return _network_spec(
             first.activation, first.w_std, first.b_std, self.kernels, n_features, dtype
         )
+
+
+def _check_layer_variances(activation, spec, rows):
+    """The activation's ``check_variances`` of each layer's ``Sigma_l(x, x)`` (the first of
+    its row quantities)."""
+    activation.check_variances(rows[:: spec.rows_per_layer][: spec.depth])
 
 
 def network_groups(kernels):
