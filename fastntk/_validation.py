@@ -11,7 +11,15 @@ FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 def as_real_array(array, name):
     """``array`` as an ndarray of real numbers (object arrays converted when their elements
-    are numbers); complex, string and other dtypes are errors."""
+    are numbers).
+
+    Raises
+    ------
+    ValueError
+        For complex dtypes.
+    TypeError
+        For strings, ``datetime64``, ``timedelta64`` and other non-numeric dtypes.
+    """
     array = np.asarray(array)
     if array.dtype == object:
         try:
@@ -20,7 +28,9 @@ def as_real_array(array, name):
             raise TypeError(f"{name} must hold real numbers, got dtype object: {error}") from error
     if np.issubdtype(array.dtype, np.complexfloating):
         raise ValueError(f"{name} must be real: Complex data not supported (dtype {array.dtype})")
-    if not (np.issubdtype(array.dtype, np.number) or array.dtype == np.bool_):
+    # NumPy counts timedelta64 as an integer type: converted, NaT would become -9.2e18.
+    is_time = array.dtype.kind in "mM"
+    if is_time or not (np.issubdtype(array.dtype, np.number) or array.dtype == np.bool_):
         raise TypeError(f"{name} must hold real numbers, got dtype {array.dtype}")
     return array
 
@@ -137,11 +147,66 @@ def available_memory_bytes():
         return None
 
 
-def check_fits_in_memory(n_bytes, what):
-    """Raise ``MemoryError`` before allocating ``n_bytes`` that the machine does not have."""
+def check_fits_in_memory(n_bytes, what, remedy="pass out=numpy.memmap(...) to write it to disk"):
+    """Raise ``MemoryError`` before allocating ``n_bytes`` that the machine does not have; its
+    message ends with ``remedy``, what the caller can do instead (the default suits ``gram``,
+    which takes ``out=``)."""
     available = available_memory_bytes()
     if available is not None and n_bytes > available:
         raise MemoryError(
             f"{what} needs {n_bytes / 2**30:.2f} GiB but only {available / 2**30:.2f} GiB "
-            "are available; pass out=numpy.memmap(...) to write it to disk"
+            f"are available; {remedy}"
+        )
+
+
+def check_sample_count(n_y, n, other):
+    """Raise ``ValueError`` unless the targets' ``n_y`` samples match the ``n`` of ``other``."""
+    if n_y != n:
+        raise ValueError(
+            f"y has {n_y} samples but {other} has {n}: they must have the same number of samples"
+        )
+
+
+#: Asymmetry accepted in a matrix meant to be symmetric, relative to its largest entry: the
+#: rounding of a float32 computation with room to spare, whatever the dtype, since a matrix
+#: computed in float32 may reach the solvers converted to float64. A test-by-train matrix passed
+#: by mistake differs from its transpose by a share of order one.
+SYMMETRY_TOLERANCE = float(np.sqrt(np.finfo(np.float32).eps))
+
+
+def check_symmetric(matrix, name, role="", block=512):
+    """Raise ``ValueError`` unless the finite square ``matrix`` equals its transpose up to
+    ``SYMMETRY_TOLERANCE`` times its largest absolute entry on or above the diagonal.
+
+    Blocks above the diagonal are compared with the transposed blocks below it, so the only
+    temporary is one ``block x block`` difference, never an ``n x n`` one. ``role`` says in
+    the message what the matrix is for.
+    """
+    n = matrix.shape[0]
+    # Integer differences could wrap around, boolean ones are not defined.
+    dtype = matrix.dtype if matrix.dtype in FLOAT_DTYPES else np.dtype(np.float64)
+    difference = np.empty((min(block, n), min(block, n)), dtype=dtype)
+    scale = worst = 0.0
+    where = (0, 0)
+    for r0 in range(0, n, block):
+        for c0 in range(r0, n, block):
+            upper = matrix[r0 : r0 + block, c0 : c0 + block]
+            lower = matrix[c0 : c0 + block, r0 : r0 + block]
+            scale = max(scale, float(upper.max()), -float(upper.min()))
+            part = difference[: upper.shape[0], : upper.shape[1]]
+            np.subtract(upper, lower.T, out=part, dtype=dtype)
+            np.abs(part, out=part)
+            index = int(np.argmax(part))
+            if part.flat[index] > worst:
+                worst = float(part.flat[index])
+                i, j = np.unravel_index(index, part.shape)
+                where = (r0 + int(i), c0 + int(j))
+    if worst > SYMMETRY_TOLERANCE * scale:
+        i, j = where
+        raise ValueError(
+            f"{name} must be symmetric{role}, but {name}[{i}, {j}] = {matrix[i, j]:.6g} and "
+            f"{name}[{j}, {i}] = {matrix[j, i]:.6g} differ by {worst:.3g}, more than rounding "
+            f"({SYMMETRY_TOLERANCE:.1e} of max |{name}| = {scale:.3g}); was a test-by-train "
+            f"matrix passed? A matrix symmetric up to rounding can be passed as "
+            f"({name} + {name}.T) / 2"
         )

@@ -8,13 +8,20 @@ posterior variances:
 
 - ``"cholesky"``: ``K + lambda I = U^T U`` in place (LAPACK ``potrf``). If the matrix is not
   numerically positive definite, jitter is added to the diagonal in growing steps relative to
-  its mean (with a ``LinAlgWarning`` saying how much), and at the end the solve falls back to
-  least squares.
+  its mean, but never more than ``lambda`` itself (with a ``LinAlgWarning`` saying how much):
+  a larger one would fit a different model, and at ``lambda = 0`` any jitter turns the
+  minimum-norm solution into huge coefficients along the null space of ``K``, whose rounding
+  costs predictions their digits. When no admissible jitter works the solve falls back, with a
+  ``LinAlgWarning``, to least squares: the minimum-norm solution of ``K + lambda I``.
 - ``"eigh"``: ``K = Q diag(s) Q^T``; ``(K + lambda I)^+ = Q diag(1 / (s + lambda)) Q^T``, with
   ``1 / (s + lambda)`` set to 0 where ``|s + lambda|`` is below ``n eps max|s|`` (the
   pseudo-inverse). ``RegularizationPath`` reuses one eigendecomposition for many ``lambda``,
   their closed-form leave-one-out residuals and GCV, and gradient-descent predictions.
-- ``"lstsq"``: LAPACK's least squares (``gelsd``) on ``K + lambda I``.
+- ``"lstsq"``: LAPACK's least squares (``gelsd``) on ``K + lambda I``, singular values below
+  ``n eps`` of the largest taken as zero (the pseudo-inverse of ``"eigh"``).
+
+``K`` must be square and symmetric up to rounding (``fastntk._validation.check_symmetric``):
+anything else is a ``ValueError``, raised before any factorization.
 
 Memory: ``overwrite_K=True`` lets a solver work in the caller's matrix (C- or F-ordered), so
 that a fit holds one ``n x n`` matrix; otherwise the matrix is copied first and the caller's is
@@ -34,11 +41,17 @@ from scipy.linalg import LinAlgWarning, lapack
 
 from . import _core as core
 from ._threads import blas_threads, resolve_threads
-from ._validation import FLOAT_DTYPES, as_real_array, check_positive
+from ._validation import (
+    FLOAT_DTYPES,
+    as_real_array,
+    check_positive,
+    check_sample_count,
+    check_symmetric,
+)
 
 #: Diagonal jitter tried in turn when ``K + lambda I`` is not numerically positive definite,
-#: relative to the mean of ``K``'s diagonal: from about 1e4 roundings up to a level that still
-#: changes predictions only in their last few digits.
+#: relative to the mean of ``K``'s diagonal, from about 1e4 roundings; only the steps up to
+#: ``lambda`` itself are tried (see the module docstring).
 JITTER_STEPS = {
     np.dtype(np.float64): (1e-12, 1e-10, 1e-8, 1e-6),
     np.dtype(np.float32): (1e-6, 1e-5, 1e-4, 1e-3),
@@ -66,6 +79,13 @@ def factorize(
     Returns
     -------
     A ``Factorization``: ``.solve(B)`` is ``(K + lambda I)^+ B``.
+
+    Raises
+    ------
+    ValueError
+        When ``K`` is not a non-empty square matrix, not finite, or not symmetric (beyond
+        rounding: a test-by-train matrix passed by mistake), or ``alpha`` or ``method`` is
+        invalid.
     """
     matrix, noise = _prepare(K, alpha, relative_alpha, overwrite_K)
     threads = resolve_threads(threads, matrix.shape[0])
@@ -74,9 +94,10 @@ def factorize(
 
 def solve(K, y, alpha=0.0, **options):
     """The dual coefficients ``(K + lambda I)^+ y`` of kernel regression (``y`` of shape (n,)
-    or (n, t)); ``options`` as for ``factorize``."""
+    or (n, t)); ``options`` and errors as for ``factorize``, and a ``ValueError`` when ``y``
+    does not have ``n`` finite rows."""
     K = np.asarray(K)
-    y = check_targets(y, K.shape[0] if K.ndim == 2 else -1)
+    y = check_targets(y, _order(K))
     return factorize(K, alpha, **options).solve(y)
 
 
@@ -200,7 +221,12 @@ class LeastSquaresFactorization(Factorization):
         return self.matrix.shape[0]
 
     def _solve(self, B):
-        return scipy.linalg.lstsq(self.matrix, B, check_finite=False, lapack_driver="gelsd")[0]
+        # gelsd's default cutoff (eps) keeps the rounding noise of a singular K's null space,
+        # whose huge reciprocals then swamp the solution.
+        cutoff = self.n * np.finfo(self.dtype).eps
+        return scipy.linalg.lstsq(
+            self.matrix, B, cond=cutoff, check_finite=False, lapack_driver="gelsd"
+        )[0]
 
 
 class RegularizationPath:
@@ -298,15 +324,15 @@ class RegularizationPath:
         return result[:, :, 0] if vector else result
 
 
-def check_targets(y, n):
-    """``y`` as a finite float array of shape (n,) or (n, t)."""
+def check_targets(y, n, other="the kernel matrix"):
+    """``y`` as a finite float array of shape (n,) or (n, t), ``n`` the samples of ``other``;
+    a ``ValueError`` (``TypeError`` for a non-numeric dtype) otherwise."""
     if y is None:
         raise ValueError("fitting requires y to be passed, but the target y is None")
     y = as_real_array(y, "y")
     if y.ndim not in (1, 2):
         raise ValueError(f"y must have shape (n,) or (n, t), got {y.shape}")
-    if y.shape[0] != n:
-        raise ValueError(f"y has {y.shape[0]} samples but the kernel matrix has {n}")
+    check_sample_count(y.shape[0], n, other)
     y = np.asarray(y, dtype=np.float64 if y.dtype != np.float32 else np.float32)
     if not np.isfinite(y).all():
         raise ValueError("y contains NaN or infinity")
@@ -340,13 +366,19 @@ def _check_lapack(info, routine):
         raise RuntimeError(f"LAPACK {routine} failed with info={info}")
 
 
+def _order(K):
+    """The order ``n`` of the ``n x n`` array ``K``; a ``ValueError`` for any other shape."""
+    if K.ndim != 2 or K.shape[0] != K.shape[1] or K.shape[0] == 0:
+        raise ValueError(f"K must be a non-empty square 2-D matrix, got shape {K.shape}")
+    return K.shape[0]
+
+
 def _prepare(K, alpha, relative_alpha, overwrite_K):
-    """``(matrix, noise)``: ``K`` validated as a C-ordered float square matrix that may be
+    """``(matrix, noise)``: ``K`` validated as a C-ordered float symmetric matrix that may be
     overwritten (a copy unless ``overwrite_K`` and ``K`` can serve as it is), and ``lambda``."""
     alpha = check_positive(alpha, "alpha", allow_zero=True)
     K_array = as_real_array(K, "K")
-    if K_array.ndim != 2 or K_array.shape[0] != K_array.shape[1] or K_array.shape[0] == 0:
-        raise ValueError(f"K must be a non-empty square matrix, got shape {K_array.shape}")
+    _order(K_array)
     in_place = overwrite_K and isinstance(K, np.ndarray) and K.dtype in FLOAT_DTYPES
     in_place = in_place and K.flags.writeable and (K.flags.c_contiguous or K.flags.f_contiguous)
     if in_place:
@@ -357,6 +389,7 @@ def _prepare(K, alpha, relative_alpha, overwrite_K):
         matrix = np.array(K_array, dtype=dtype, order="C", copy=True)
     if not _all_finite(matrix):
         raise ValueError("K contains NaN or infinity")
+    check_symmetric(K_array, "K")
     mean_diagonal = float(np.mean(np.diagonal(matrix)))
     noise = alpha * mean_diagonal if relative_alpha else alpha
     return matrix, noise
@@ -384,7 +417,8 @@ def _factorize(matrix, noise, method, threads):
 
 
 def _cholesky(matrix, noise, threads):
-    """Cholesky of ``matrix + noise I`` in place, with growing jitter, else least squares.
+    """Cholesky of ``matrix + noise I`` in place, with growing jitter up to ``noise``, else
+    least squares.
 
     LAPACK factors ``matrix.T`` (F-ordered, the same symmetric matrix) in its upper triangle,
     which is ``matrix``'s lower one; ``matrix``'s strict upper triangle is never written, so a
@@ -392,7 +426,7 @@ def _cholesky(matrix, noise, threads):
     """
     diagonal = np.diagonal(matrix).copy()
     mean_diagonal = float(np.mean(diagonal))
-    steps = JITTER_STEPS[matrix.dtype] if mean_diagonal > 0 else ()
+    steps = [step for step in JITTER_STEPS[matrix.dtype] if 0 < step * mean_diagonal <= noise]
     (potrf,) = lapack.get_lapack_funcs(("potrf",), (matrix,))
     factor = matrix.T
     for jitter in (0.0, *(step * mean_diagonal for step in steps)):
@@ -412,9 +446,11 @@ def _cholesky(matrix, noise, threads):
         if info < 0:
             _check_lapack(info, "potrf")
         core.mirror_upper_triangle(matrix)
+    tried = f" even with jitter up to {steps[-1]:.0e} of its mean diagonal" if steps else ""
     warnings.warn(
-        f"K + {noise:.3g} I is not positive definite even with jitter up to "
-        f"{steps[-1] if steps else 0:.0e} of its mean diagonal; solving by least squares",
+        f"K + {noise:.3g} I is not numerically positive definite{tried}; jitter is kept up to "
+        f"lambda = {noise:.3g} (more would fit another model): solving by least squares, the "
+        "minimum-norm solution",
         LinAlgWarning,
         stacklevel=3,
     )

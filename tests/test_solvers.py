@@ -2,6 +2,10 @@
 brute-force leave-one-out refits, the matrix exponential, and the primal ridge solution with an
 explicit feature map."""
 
+import re
+import tracemalloc
+import warnings
+
 import naive
 import numpy as np
 import pytest
@@ -13,6 +17,7 @@ from test_feature_maps import polynomial_features
 import fastntk as fk
 from fastntk import solvers
 from fastntk._threads import blas_threads
+from fastntk._validation import SYMMETRY_TOLERANCE, check_symmetric
 
 RNG = np.random.default_rng(11)
 X = RNG.standard_normal((40, 4))
@@ -93,35 +98,125 @@ def test_overwrite_factors_in_the_callers_memory(order, dtype):
     assert relative_error(factorization.solve(Y), expected) < tolerance
 
 
-def test_singular_matrix_gets_jitter_with_a_warning():
-    """Duplicated points make K singular: Cholesky at alpha = 0 fails, jitter rescues it."""
-    X_repeated = np.vstack([X[:10], X[:10]])
-    K_singular = naive.ntk(X_repeated, depth=2)
+def slightly_indefinite(smallest):
+    """``(K, Q, s)``, ``K = Q diag(s) Q^T`` of order 30 with eigenvalues 1 .. 29 and
+    ``smallest * mean(s)``: jitter of ``-smallest`` of the mean diagonal or more makes it
+    positive definite."""
+    Q = np.linalg.qr(RNG.standard_normal((30, 30)))[0]
+    s = np.arange(30.0)
+    s[0] = smallest * np.sum(s[1:]) / (30 - smallest)
+    K = (Q * s) @ Q.T
+    return (K + K.T) / 2, Q, s
+
+
+def test_jitter_up_to_lambda_rescues_cholesky_with_a_warning():
+    """lambda = 1.2e-10 of the mean diagonal on an eigenvalue -1.5e-10: jitter 1e-12 is too
+    little, 1e-10 suffices and is below lambda."""
+    K_indefinite, _, s = slightly_indefinite(-1.5e-10)
+    mean_diagonal = np.trace(K_indefinite) / 30
+    noise = 1.2e-10 * mean_diagonal
     with pytest.warns(LinAlgWarning, match="jitter") as record:
-        factorization = solvers.factorize(K_singular, 0.0, method="cholesky")
+        factorization = solvers.factorize(K_indefinite, noise, method="cholesky")
     assert factorization.method == "cholesky"
-    mean_diagonal = np.trace(K_singular) / len(K_singular)
-    relative_jitter = factorization.noise / mean_diagonal
-    assert any(
-        relative_jitter == pytest.approx(step) for step in solvers.JITTER_STEPS[np.dtype("float64")]
-    )
-    assert f"{factorization.noise:.3g}" in str(record[0].message)
-    # Targets consistent on the duplicates: the jittered fit still interpolates them.
-    y = np.vstack([Y[:10], Y[:10]])
-    fitted = K_singular @ factorization.solve(y)
-    assert relative_error(fitted, y) < 1e-6
+    assert factorization.noise == pytest.approx(noise + 1e-10 * mean_diagonal, rel=1e-12)
+    assert f"{factorization.noise - noise:.3g}" in str(record[0].message)
 
 
 def test_jitter_attempts_restore_the_matrix_they_overwrote():
     """Each failed attempt overwrites part of the buffer; the next one must see K again, so the
     result equals a fresh Cholesky of K + (noise + jitter) I."""
+    K_indefinite, _, _ = slightly_indefinite(-1.5e-10)
+    noise = 1.2e-10 * np.trace(K_indefinite) / 30
+    buffer = np.array(K_indefinite, order="F")
+    with pytest.warns(LinAlgWarning):
+        factorization = solvers.factorize(buffer, noise, method="cholesky", overwrite_K=True)
+    assert np.shares_memory(factorization.factor, buffer)
+    fresh = scipy.linalg.cholesky(K_indefinite + factorization.noise * np.eye(30), lower=False)
+    np.testing.assert_allclose(np.triu(factorization.factor), fresh, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("share", [0.0, 0.5e-10, 0.9e-10])
+def test_jitter_larger_than_lambda_falls_back_to_least_squares(share):
+    """The same matrix needs jitter 1e-10 of its mean diagonal: more than lambda, so the
+    answer is least squares on K + lambda I itself, not on a more regularised matrix."""
+    K_indefinite, Q, s = slightly_indefinite(-1.5e-10)
+    noise = share * np.trace(K_indefinite) / 30
+    with pytest.warns(LinAlgWarning, match="least squares") as record:
+        factorization = solvers.factorize(K_indefinite, noise, method="cholesky")
+    assert factorization.method == "lstsq" and factorization.noise == noise
+    assert f"lambda = {noise:.3g}" in str(record[0].message)
+    shifted = s + noise
+    keep = np.abs(shifted) > 30 * np.finfo(float).eps * np.max(np.abs(s))
+    expected = Q @ (np.where(keep, 1 / np.where(keep, shifted, 1), 0)[:, None] * (Q.T @ Y[:30]))
+    condition = np.max(np.abs(shifted)) / np.min(np.abs(shifted[keep]))
+    actual = factorization.solve(Y[:30])
+    assert relative_error(actual, expected) < 1e-15 * condition * 30 + 1e-12
+
+
+# --- alpha = 0 on a singular matrix: the minimum-norm solution ----------------------------------
+
+
+def minimum_norm_reference(A, A_test, y):
+    """For ``K = A A^T`` (rank r): ``K^+ y = U S^-2 U^T y`` from the thin SVD of ``A``, and
+    the predictions ``A_test A^+ y`` of minimum-norm least squares in feature space."""
+    U, S, Vt = np.linalg.svd(A, full_matrices=False)
+    rank = np.sum(S > S[0] * 1e-10)
+    U, S, Vt = U[:, :rank], S[:rank], Vt[:rank]
+    coefficients = U @ ((U.T @ y) / S[:, None] ** 2)
+    predictions = A_test @ (Vt.T @ ((U.T @ y) / S[:, None]))
+    return coefficients, predictions
+
+
+#: (n, rank) of the linear-kernel Gram matrices of X (n, rank): rank-deficient, alpha = 0.
+LOW_RANKS = [(200, 1), (200, 5), (200, 20), (150, 60), (120, 119)]
+
+
+@pytest.mark.parametrize("method", METHODS + ["auto"])
+@pytest.mark.parametrize("n, rank", LOW_RANKS)
+def test_zero_alpha_on_a_singular_matrix_is_the_minimum_norm_solution(method, n, rank):
+    """Cholesky cannot factor a singular K at lambda = 0 and jitter would give coefficients
+    of size |y| / jitter along the null space of K, whose rounding costs the predictions
+    their digits: it falls back to least squares, whose cutoff drops that rounding."""
+    rng = np.random.default_rng(n + rank)
+    A, A_test = rng.standard_normal((n, rank)), rng.standard_normal((9, rank))
+    y = rng.standard_normal((n, 2))
+    K_singular = A @ A.T
+    expected_coefficients, expected_predictions = minimum_norm_reference(A, A_test, y)
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        factorization = solvers.factorize(K_singular, 0.0, method=method)
+    if method == "cholesky":
+        assert factorization.method == "lstsq"
+        assert any("minimum-norm" in str(w.message) for w in record)
+    coefficients = factorization.solve(y)
+    assert relative_error(coefficients, expected_coefficients) < 1e-8
+    assert relative_error(A_test @ A.T @ coefficients, expected_predictions) < 1e-8
+
+
+@pytest.mark.parametrize("solver", ["auto", "cholesky", "eigh", "lstsq"])
+@pytest.mark.parametrize("n, rank", LOW_RANKS[1:4])
+def test_zero_alpha_regressor_on_a_singular_kernel_is_minimum_norm(solver, n, rank):
+    rng = np.random.default_rng(n * rank)
+    A, A_test = rng.standard_normal((n, rank)), rng.standard_normal((9, rank))
+    y = rng.standard_normal(n)
+    _, expected = minimum_norm_reference(A, A_test, y[:, None])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", LinAlgWarning)
+        model = fk.KernelRegressor(fk.Linear(), alpha=0.0, solver=solver).fit(A, y)
+    assert relative_error(model.predict(A_test), expected[:, 0]) < 1e-8
+
+
+def test_zero_alpha_on_duplicated_points_interpolates_them():
+    """Duplicated points make an NTK matrix singular: the minimum-norm solution gives equal
+    coefficients to the copies of a point (and fits targets consistent on them)."""
     X_repeated = np.vstack([X[:10], X[:10]])
     K_singular = naive.ntk(X_repeated, depth=2)
-    buffer = np.array(K_singular, order="F")
-    with pytest.warns(LinAlgWarning):
-        factorization = solvers.factorize(buffer, 0.0, method="cholesky", overwrite_K=True)
-    fresh = scipy.linalg.cholesky(K_singular + factorization.noise * np.eye(20), lower=False)
-    np.testing.assert_allclose(np.triu(factorization.factor), fresh, rtol=1e-12, atol=1e-12)
+    y = np.vstack([Y[:10], Y[:10]])
+    with pytest.warns(LinAlgWarning, match="least squares"):
+        factorization = solvers.factorize(K_singular, 0.0, method="cholesky")
+    coefficients = factorization.solve(y)
+    expected = np.linalg.solve(naive.ntk(X[:10], depth=2), Y[:10]) / 2
+    assert relative_error(coefficients, np.vstack([expected, expected])) < 1e-9
 
 
 def test_indefinite_matrix_falls_back_to_least_squares():
@@ -250,6 +345,11 @@ def test_blas_threads_are_limited_while_solving():
         (lambda: solvers.solve(K, Y, -1.0), ValueError, "alpha"),
         (lambda: solvers.solve(K, Y, np.nan), ValueError, "alpha"),
         (lambda: solvers.solve(K[:, :5], Y, 1.0), ValueError, "square"),
+        (lambda: solvers.solve(np.ones(5), np.ones(5)), ValueError, r"square 2-D .*\(5,\)"),
+        (lambda: solvers.solve(np.ones((2, 3, 3)), Y, 1.0), ValueError, r"\(2, 3, 3\)"),
+        (lambda: solvers.solve(np.ones((0, 0)), np.ones(0)), ValueError, r"non-empty"),
+        (lambda: solvers.factorize(np.ones(5)), ValueError, r"square 2-D .*\(5,\)"),
+        (lambda: solvers.RegularizationPath(np.ones(5)), ValueError, r"square 2-D .*\(5,\)"),
         (lambda: solvers.solve(K, Y[:5], 1.0), ValueError, "samples"),
         (lambda: solvers.solve(K, np.where(Y > 0, np.nan, Y), 1.0), ValueError, "NaN"),
         (lambda: solvers.solve(np.where(K > 0.5, np.inf, K), Y, 1.0), ValueError, "infinity"),
@@ -271,8 +371,121 @@ def test_blas_threads_are_limited_while_solving():
     ],
 )
 def test_bad_input_is_a_clear_error(call, error, fragment):
-    with pytest.raises(error, match=fragment):
+    with pytest.raises(error, match=fragment) as raised:
         call()
+    assert "-1 samples" not in str(raised.value)
+
+
+# --- symmetry ------------------------------------------------------------------------------------
+
+X_TEST = RNG.standard_normal((40, 4))
+SQUARE_CROSS_KERNELS = {
+    "ntk": naive.ntk(X_TEST, X, depth=2),
+    "gaussian": naive.gaussian(X_TEST, X, lengthscale=2.0),
+    "linear": naive.linear(X_TEST, X),
+}
+SOLVER_ENTRY_POINTS = {
+    "solve cholesky": lambda K: solvers.solve(K, Y, 1e-3, method="cholesky"),
+    "solve eigh": lambda K: solvers.solve(K, Y, 0.0, method="eigh"),
+    "solve lstsq": lambda K: solvers.solve(K, Y, 1e-3, method="lstsq"),
+    "factorize auto": lambda K: solvers.factorize(K, 1e-3),
+    "factorize in place": lambda K: solvers.factorize(K, 1e-3, overwrite_K=True),
+    "path": lambda K: solvers.RegularizationPath(K),
+}
+
+
+@pytest.mark.parametrize("entry", SOLVER_ENTRY_POINTS)
+@pytest.mark.parametrize("kernel", SQUARE_CROSS_KERNELS)
+@pytest.mark.parametrize("dtype, order", [(np.float64, "C"), (np.float32, "C"), (np.float64, "F")])
+def test_a_square_test_by_train_matrix_is_refused(entry, kernel, dtype, order):
+    """K(X_test, X_train) of the same size is square but not symmetric: Cholesky would read
+    one triangle and lstsq the whole, so any answer would be arbitrary."""
+    K_cross = np.array(SQUARE_CROSS_KERNELS[kernel], dtype=dtype, order=order)
+    before = K_cross.copy()
+    with pytest.raises(ValueError, match="K must be symmetric") as raised:
+        SOLVER_ENTRY_POINTS[entry](K_cross)
+    i, j = (int(k) for k in re.search(r"K\[(\d+), (\d+)\]", str(raised.value)).groups())
+    worst = np.max(np.abs(K_cross - K_cross.T))
+    assert abs(K_cross[i, j] - K_cross[j, i]) == pytest.approx(worst, rel=1e-6)
+    assert np.array_equal(K_cross, before)
+
+
+@pytest.mark.parametrize("scale", [1e-30, 1.0, 1e30])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_symmetry_tolerance_is_relative_to_the_largest_entry(scale, dtype):
+    """An antisymmetric perturbation of 0.5 (passes) or 2 (refused) times the tolerance,
+    relative to max |K|, whatever the scale of K; at n = 1100 with blocks of 512 the largest
+    difference lies in a ragged off-diagonal block."""
+    n = 1100
+    A = np.random.default_rng(1).standard_normal((n, 3))
+    K_big = (A @ A.T + np.eye(n)) * scale
+    tolerance = SYMMETRY_TOLERANCE * np.max(np.abs(K_big))
+    for factor, refused in [(0.5, False), (2.0, True)]:
+        perturbed = K_big.copy()
+        perturbed[1090, 20] += factor * tolerance
+        perturbed = perturbed.astype(dtype)
+        if refused:
+            with pytest.raises(ValueError, match=r"K\[20, 1090\]"):
+                solvers.RegularizationPath(perturbed)
+        else:
+            solvers.RegularizationPath(perturbed)
+
+
+def strip_gram_float32(n, d, seed):
+    """``A A^T`` of float32 rows computed by strips of 7 columns, as a caller might: the
+    products of different strip shapes sum in different orders, so the two triangles round
+    differently (at d = 700, by a few float32 roundings)."""
+    A = np.random.default_rng(seed).standard_normal((n, d)).astype(np.float32) / np.sqrt(d)
+    return np.hstack([A @ A[c : c + 7].T for c in range(0, n, 7)])
+
+
+def rounded_asymmetrically(K_exact, ulps, seed):
+    """``K_exact`` in float32 with every entry off by up to ``ulps`` float32 roundings of the
+    largest entry, independently above and below the diagonal."""
+    noise = np.random.default_rng(seed).uniform(-1, 1, K_exact.shape)
+    step = ulps * np.finfo(np.float32).eps * np.max(np.abs(K_exact))
+    return (K_exact + step * noise).astype(np.float32)
+
+
+@pytest.mark.parametrize("compute", [np.float32, np.float64])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: strip_gram_float32(200, 700, 0),
+        lambda: rounded_asymmetrically(naive.ntk(X, depth=2), 10, 1),
+        lambda: rounded_asymmetrically(naive.gaussian(X, lengthscale=2.0), 100, 2),
+        lambda: rounded_asymmetrically(naive.linear(X) + np.eye(40), 1000, 3),
+    ],
+    ids=["strip products", "NTK 10 ulps", "Gaussian 100 ulps", "linear 1000 ulps"],
+)
+def test_rounding_asymmetry_of_a_float32_gram_matrix_passes(make, compute):
+    """Accepted in float32 and converted to float64 (as a float32 matrix reaches an estimator
+    of dtype float64); the solve is that of its symmetric part up to the asymmetry."""
+    K32 = make()
+    assert not np.array_equal(K32, K32.T)
+    n = len(K32)
+    y = np.random.default_rng(n).standard_normal(n)
+    actual = solvers.solve(K32.astype(compute), y, 1e-2, method="cholesky")
+    symmetric = (K32.astype(np.float64) + K32.T.astype(np.float64)) / 2
+    expected = np.linalg.solve(symmetric + 1e-2 * np.eye(n), y)
+    condition = np.linalg.cond(symmetric + 1e-2 * np.eye(n))
+    asymmetry = np.max(np.abs(K32 - K32.T)) / np.max(np.abs(symmetric))
+    precision = np.finfo(compute).eps * np.sqrt(n)
+    assert relative_error(actual, expected) < 10 * (asymmetry + precision) * condition
+
+
+def test_symmetry_check_holds_no_n_by_n_temporary():
+    """Blocks of 512: its temporaries are a few block x block arrays, far from n x n."""
+    n = 2000
+    K_large = np.ones((n, n))
+    tracemalloc.start()
+    try:
+        check_symmetric(K_large, "K")
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 4 * 512 * 512 * 8
+    assert peak < K_large.nbytes / 2
 
 
 # --- primal and dual ----------------------------------------------------------------------------
