@@ -17,8 +17,8 @@ import sys
 
 import numpy as np
 
-from . import config, engine
-from ._validation import check_fits_in_memory, check_matrix, resolve_dtype
+from . import config, engine, solvers
+from ._validation import check_fits_in_memory, check_matrix, check_symmetric, resolve_dtype
 from .network import NTK
 
 #: The kernel of estimators built without one.
@@ -138,7 +138,8 @@ class KernelModel(Estimator):
         engine.check_kernel(kernel)
 
     def _fit_inputs(self, X):
-        """Checked training inputs; records their shape."""
+        """Checked training inputs; records their shape. With ``kernel="precomputed"`` a
+        ``ValueError`` unless ``X`` is square and symmetric (up to rounding)."""
         X = check_matrix(X, "X")
         if self._precomputed:
             if X.shape[0] != X.shape[1]:
@@ -146,6 +147,7 @@ class KernelModel(Estimator):
                     f"with kernel='precomputed', X must be the square training kernel matrix, "
                     f"got shape {X.shape}"
                 )
+            check_symmetric(X, "X", " (with kernel='precomputed', the training kernel matrix)")
             self.X_fit_ = None
         else:
             self.X_fit_ = np.array(X, dtype=self._dtype(), order="C")
@@ -160,10 +162,20 @@ class KernelModel(Estimator):
         n = X.shape[0]
         if self._precomputed:
             return np.array(X, dtype=dtype, order="C", copy=True)
-        check_fits_in_memory(n * n * dtype.itemsize, f"the {n} x {n} training kernel")
+        check_fits_in_memory(
+            n * n * dtype.itemsize,
+            f"the {n} x {n} training kernel",
+            "use solver='nystrom', which never forms it, or dtype=float32, which halves it",
+        )
         buffer = np.empty((n, n), dtype=dtype, order="F")
         engine.gram(kernel, self.X_fit_, out=buffer, device=self.device, progress=self._progress)
         return buffer.T
+
+    def _score_inputs(self, X, y):
+        """``(X, y)`` checked for ``score``: finite numeric targets, one per row of ``X``."""
+        self._check_is_fitted()
+        X = check_matrix(X, "X")
+        return X, solvers.check_targets(y, X.shape[0], "X")
 
     def _predict_inputs(self, X):
         self._check_is_fitted()

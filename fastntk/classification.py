@@ -1,10 +1,12 @@
 """Classification by kernel regression on one-hot targets (MATH.md section 5)."""
 
+import numbers
 import warnings
 
 import numpy as np
 
 from ._estimator import DEFAULT_KERNEL, DataConversionWarning, Estimator, sklearn_flavoured
+from ._validation import check_matrix, check_sample_count
 from .regression import KernelRegressor
 
 
@@ -15,21 +17,7 @@ class OneHotClassifier(Estimator):
     _estimator_type = "classifier"
 
     def _encode(self, y):
-        if y is None:
-            raise ValueError(
-                f"{type(self).__name__} requires y to be passed, but the target y is None"
-            )
-        y = np.asarray(y)
-        if y.ndim == 2 and y.shape[1] == 1:
-            warnings.warn(
-                "A column-vector y was passed when a 1d array was expected; the class labels "
-                "were flattened to shape (n,)",
-                sklearn_flavoured(DataConversionWarning),
-                stacklevel=3,
-            )
-            y = y[:, 0]
-        if y.ndim != 1:
-            raise ValueError(f"y must be a 1-D array of class labels, got shape {y.shape}")
+        y = self._labels(y, stacklevel=4)
         if np.issubdtype(y.dtype, np.floating):
             if not np.isfinite(y).all():
                 raise ValueError("y contains NaN or infinity")
@@ -44,6 +32,27 @@ class OneHotClassifier(Estimator):
         if self.centered:
             targets -= 1.0 / len(self.classes_)
         return targets
+
+    def _labels(self, y, stacklevel=3):
+        """``y`` as a 1-D array of labels (a column vector flattened, with a warning); a
+        ``ValueError`` for None or another shape, a ``TypeError`` for labels of mixed types."""
+        if y is None:
+            raise ValueError(
+                f"{type(self).__name__} requires y to be passed, but the target y is None"
+            )
+        given, y = y, np.asarray(y)
+        _check_label_types(given, y)
+        if y.ndim == 2 and y.shape[1] == 1:
+            warnings.warn(
+                "A column-vector y was passed when a 1d array was expected; the class labels "
+                "were flattened to shape (n,)",
+                sklearn_flavoured(DataConversionWarning),
+                stacklevel=stacklevel,
+            )
+            y = y[:, 0]
+        if y.ndim != 1:
+            raise ValueError(f"y must be a 1-D array of class labels, got shape {y.shape}")
+        return y
 
     def _after_fit(self):
         for name in ("n_features_in_", "n_fit_samples_"):
@@ -64,8 +73,40 @@ class OneHotClassifier(Estimator):
         return self.classes_[np.argmax(self.regressor_.predict(X), axis=1)]
 
     def score(self, X, y):
-        """Accuracy of ``predict(X)`` against the labels ``y``."""
-        return float(np.mean(self.predict(X) == np.asarray(y)))
+        """Accuracy of ``predict(X)`` against the labels ``y``; a ``ValueError`` when ``y``
+        does not have one label per row of ``X``."""
+        self._check_is_fitted()
+        X = check_matrix(X, "X")
+        y = self._labels(y)
+        check_sample_count(y.shape[0], X.shape[0], "X")
+        return float(np.mean(self.predict(X) == y))
+
+
+def _check_label_types(given, labels):
+    """A ``TypeError`` naming the types when the labels mix numbers, strings or other
+    objects: they cannot be sorted into ``classes_``. A list that mixes numbers and strings
+    becomes a string array in NumPy, which would turn the label 1 into "1", so the list's own
+    elements are inspected."""
+    if labels.dtype != object and not (
+        labels.dtype.kind in "US" and not isinstance(given, np.ndarray)
+    ):
+        return
+    elements = labels if labels.dtype == object else np.asarray(given, dtype=object)
+    types = {type(element) for element in elements.ravel()}
+    if len({_label_kind(kind) for kind in types}) > 1:
+        names = ", ".join(sorted(kind.__name__ for kind in types))
+        raise TypeError(
+            f"y mixes label types ({names}); class labels must be all numbers or all strings"
+        )
+
+
+def _label_kind(kind):
+    """Labels of one kind sort together: strings, bytes, numbers (booleans included); any
+    other type is a kind of its own."""
+    for family in (str, bytes, (numbers.Number, np.bool_)):
+        if issubclass(kind, family):
+            return family
+    return kind
 
 
 class KernelClassifier(OneHotClassifier):

@@ -95,7 +95,7 @@ class KernelRegressorCV(Regressor):
         return self
 
     def _targets(self, y, n):
-        return solvers.check_targets(y, n)
+        return solvers.check_targets(y, n, "X")
 
     def _path_scores(self, path, y, alphas):
         if self.criterion == "gcv":

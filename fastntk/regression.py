@@ -61,7 +61,9 @@ class Regressor(KernelModel):
         return prediction
 
     def score(self, X, y):
-        """The coefficient of determination R^2 of ``predict(X)`` (averaged over outputs)."""
+        """The coefficient of determination R^2 of ``predict(X)`` (averaged over outputs); a
+        ``ValueError`` when ``y`` does not have one finite target per row of ``X``."""
+        X, y = self._score_inputs(X, y)
         return r2_score(y, self.predict(X))
 
     def _set_solution(self, factorization, y):
@@ -141,7 +143,7 @@ class KernelRegressor(Regressor):
         if self.solver not in SOLVERS:
             raise ValueError(f"solver must be one of {SOLVERS}, got {self.solver!r}")
         X = self._fit_inputs(X)
-        y = solvers.check_targets(y, X.shape[0])
+        y = solvers.check_targets(y, X.shape[0], "X")
         self.kernel_ = self.kernel
         for stale in ("centers_", "n_iter_", "cg_residuals_", "factorization_"):
             self.__dict__.pop(stale, None)
@@ -267,7 +269,7 @@ class GradientDescentRegressor(KernelModel):
         check_positive(self.learning_rate, "learning_rate")
         solvers.check_times(self.time)
         X = self._fit_inputs(X)
-        self.y_fit_ = solvers.check_targets(y, X.shape[0])
+        self.y_fit_ = solvers.check_targets(y, X.shape[0], "X")
         self.kernel_ = self.kernel
         self.path_ = solvers.RegularizationPath(
             self._training_matrix(self.kernel, X), overwrite_K=True, threads=self.threads
@@ -288,21 +290,26 @@ class GradientDescentRegressor(KernelModel):
         return prediction if np.ndim(times) else prediction[0]
 
     def score(self, X, y):
-        """R^2 of ``predict(X)`` at the ``time`` parameter (which must be a scalar)."""
+        """R^2 of ``predict(X)`` at the ``time`` parameter (which must be a scalar); a
+        ``ValueError`` when ``y`` does not have one finite target per row of ``X``."""
         if np.ndim(self.time):
             raise ValueError("score needs a scalar time")
+        X, y = self._score_inputs(X, y)
         return r2_score(y, self.predict(X))
 
 
 def r2_score(y_true, y_pred):
     """The coefficient of determination, averaged over outputs (as scikit-learn's
-    ``r2_score``: 1 for a perfect fit of a constant target, else 0 for constant targets)."""
+    ``r2_score``: 1 for a perfect fit of a constant target, else 0 for constant targets).
+    Shapes (n,) and (n, 1) are the same; other mismatches are a ``ValueError``."""
     y_true = np.asarray(y_true, dtype=np.float64)
     y_pred = np.asarray(y_pred, dtype=np.float64)
-    if y_true.shape != y_pred.shape:
-        y_true = y_true.reshape(y_pred.shape)
     true = y_true.reshape(y_true.shape[0], -1)
     pred = y_pred.reshape(y_pred.shape[0], -1)
+    if true.shape != pred.shape:
+        raise ValueError(
+            f"y has shape {y_true.shape} but the predictions have shape {y_pred.shape}"
+        )
     residual = np.sum((true - pred) ** 2, axis=0)
     total = np.sum((true - true.mean(axis=0)) ** 2, axis=0)
     with np.errstate(divide="ignore", invalid="ignore"):

@@ -305,6 +305,134 @@ def test_precomputed_shapes_are_checked():
         model.predict(reference_kernel(X_TEST, X), return_std=True)
 
 
+PRECOMPUTED_ESTIMATORS = [
+    fk.KernelRegressor("precomputed"),
+    fk.KernelRegressor("precomputed", solver="lstsq"),
+    fk.KernelClassifier("precomputed"),
+    fk.KernelRegressorCV("precomputed"),
+    fk.KernelClassifierCV("precomputed"),
+    fk.GradientDescentRegressor("precomputed"),
+]
+PRECOMPUTED_IDS = [repr(estimator) for estimator in PRECOMPUTED_ESTIMATORS]
+
+
+@pytest.mark.parametrize("estimator", PRECOMPUTED_ESTIMATORS, ids=PRECOMPUTED_IDS)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_precomputed_kernel_must_be_symmetric(estimator, dtype):
+    """A square K(X_test, X_train) passed to fit by mistake is refused, naming X."""
+    square_cross = reference_kernel(RNG.standard_normal((50, 3)), X).astype(dtype)
+    with pytest.raises(ValueError, match=r"X must be symmetric.*precomputed"):
+        estimator.fit(square_cross, targets_for(estimator))
+
+
+@pytest.mark.parametrize("estimator", PRECOMPUTED_ESTIMATORS[:3], ids=PRECOMPUTED_IDS[:3])
+def test_precomputed_kernel_rounded_in_float32_is_accepted(estimator):
+    """The training kernel computed in float32 with its triangles rounded differently (a few
+    float32 roundings) fits as its float64 symmetric part does."""
+    K = reference_kernel(X)
+    noise = np.random.default_rng(2).uniform(-1, 1, K.shape)
+    K32 = (K + 20 * np.finfo(np.float32).eps * np.max(K) * noise).astype(np.float32)
+    assert not np.array_equal(K32, K32.T)
+    symmetric = (K32.astype(np.float64) + K32.T.astype(np.float64)) / 2
+    y = targets_for(estimator)
+    cross = reference_kernel(X_TEST, X)
+    fitted = clone_of(estimator).set_params(alpha=1e-2).fit(K32, y)
+    reference = clone_of(estimator).set_params(alpha=1e-2).fit(symmetric, y)
+    actual, expected = decision(fitted, cross), decision(reference, cross)
+    asymmetry = np.max(np.abs(K32 - K32.T)) / np.max(np.abs(symmetric))
+    condition = np.linalg.cond(symmetric + 1e-2 * np.eye(len(X)))
+    error = np.max(np.abs(actual - expected)) / np.max(np.abs(expected))
+    assert error < 10 * (asymmetry + np.finfo(float).eps * len(X)) * condition
+
+
+def clone_of(estimator):
+    return type(estimator)(**estimator.get_params())
+
+
+def decision(estimator, X_new):
+    if hasattr(estimator, "decision_function"):
+        return estimator.decision_function(X_new)
+    return estimator.predict(X_new)
+
+
+@pytest.mark.parametrize("estimator", ESTIMATORS, ids=ESTIMATOR_IDS)
+@pytest.mark.parametrize("length", [1, 19, 21])
+def test_score_with_a_target_of_another_length_is_a_clear_error(estimator, length):
+    """A length-1 y would broadcast against the predictions; any other length is refused
+    before predicting, saying both lengths."""
+    y = targets_for(estimator)
+    estimator.fit(X, y)
+    with pytest.raises(ValueError, match=f"y has {length} samples but X has 20"):
+        estimator.score(X_TEST, y[:length] if length <= 20 else np.resize(y, length))
+
+
+@pytest.mark.parametrize("estimator", ESTIMATORS, ids=ESTIMATOR_IDS)
+@pytest.mark.parametrize("length", [1, 49, 51])
+def test_fit_with_a_target_of_another_length_says_both_lengths(estimator, length):
+    y = np.resize(targets_for(estimator), length)
+    with pytest.raises(ValueError, match=f"y has {length} samples but X has 50"):
+        estimator.fit(X, y)
+
+
+def test_regressor_score_of_a_target_shaped_otherwise_is_a_clear_error():
+    model = fk.KernelRegressor(KERNEL, alpha=1e-2).fit(X, Y2)
+    with pytest.raises(ValueError, match=r"y has shape \(20,\).*\(20, 2\)"):
+        model.score(X_TEST, Y2[:20, 0])
+    single = fk.KernelRegressor(KERNEL, alpha=1e-2).fit(X, Y)
+    expected = single.score(X_TEST, Y[:20])
+    assert single.score(X_TEST, Y[:20, None]) == expected
+    residual = np.sum((Y[:20] - single.predict(X_TEST)) ** 2)
+    assert expected == pytest.approx(1 - residual / np.sum((Y[:20] - np.mean(Y[:20])) ** 2))
+
+
+def test_classifier_score_of_column_labels_is_the_accuracy():
+    """(n, 1) labels would broadcast to an (n, n) comparison; they are flattened."""
+    model = fk.KernelClassifier(KERNEL, alpha=1e-2).fit(X, LABELS)
+    expected = np.mean(model.predict(X_TEST) == LABELS[:20])
+    with pytest.warns(UserWarning, match="column-vector"):
+        assert model.score(X_TEST, LABELS[:20, None]) == expected
+
+
+MIXED_LABELS = [
+    ([1, "a"], "int, str"),
+    ([1.0, "a"], "float, str"),
+    ([np.int64(1), "a"], "int64, str"),
+    ([None, 1], "NoneType, int"),
+    ([b"a", "a"], "bytes, str"),
+]
+
+
+@pytest.mark.parametrize(
+    "estimator", [fk.KernelClassifier(KERNEL), fk.KernelClassifierCV([KERNEL])]
+)
+@pytest.mark.parametrize("container", ["list", "object array", "column list"])
+@pytest.mark.parametrize("pair, names", MIXED_LABELS, ids=[names for _, names in MIXED_LABELS])
+def test_labels_of_mixed_types_are_a_clear_type_error(estimator, container, pair, names):
+    """NumPy cannot sort them (an object array) or silently turns the numbers into strings
+    (a list); either way the error names the types."""
+    labels = [pair[i % 2] for i in range(len(X))]
+    if container == "object array":
+        labels = np.array(labels, dtype=object)
+    elif container == "column list":
+        labels = [[label] for label in labels]
+    with pytest.raises(TypeError, match=f"y mixes label types \\({names}\\)"):
+        estimator.fit(X, labels)
+
+
+@pytest.mark.parametrize(
+    "labels, classes",
+    [
+        (["a", "b"] * 25, ["a", "b"]),
+        (np.array([2, 1] * 25, dtype=object), [1, 2]),
+        ([True, 1.0, 2] * 16 + [2, 2], [1, 2]),
+    ],
+    ids=["strings", "numbers as objects", "bool, float and int"],
+)
+def test_labels_of_one_kind_are_accepted(labels, classes):
+    model = fk.KernelClassifier(KERNEL, alpha=1e-2).fit(X, labels)
+    assert list(model.classes_) == classes
+
+
 # --- scikit-learn conventions ------------------------------------------------------------------
 
 
