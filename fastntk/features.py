@@ -82,6 +82,8 @@ def polynomial(X, degree=3, gamma=None, coef0=1.0, *, dtype=None):
     check_fits_in_memory(
         X.shape[0] * n_monomials * dtype.itemsize,
         f"the {n_monomials} polynomial features of {X.shape[0]} rows",
+        "lower the degree, map fewer rows per call, or use dtype=float32; or use the kernel "
+        "fastntk.Polynomial, whose Gram matrix does not grow with the degree",
     )
     X = as_compute_array(X, dtype, "X")
     variables = math.sqrt(gamma) * X
@@ -229,6 +231,8 @@ def _check_random_map_inputs(X, count, count_name, seed, dtype, extra=0):
     check_fits_in_memory(
         X.shape[0] * (count + extra) * dtype.itemsize,
         f"{count + extra} random features of {X.shape[0]} rows",
+        f"lower {count_name}, map fewer rows per call (an integer seed gives every call the "
+        "same weights), or use dtype=float32",
     )
     return as_compute_array(X, dtype, "X"), count, dtype, rng
 

@@ -19,6 +19,7 @@ import scipy.linalg
 
 from ._validation import (
     as_compute_array,
+    as_real_array,
     check_fits_in_memory,
     check_int,
     check_matrix,
@@ -99,7 +100,9 @@ class FiniteNetwork:
             (n_in + 1) * n_out for n_in, n_out in zip(sizes[:-1], sizes[1:], strict=True)
         )
         check_fits_in_memory(
-            n_parameters * (8 + self.dtype.itemsize), f"{n_parameters} network parameters"
+            n_parameters * (8 + self.dtype.itemsize),
+            f"{n_parameters} network parameters",
+            "lower width or depth",
         )
         self.weights, self.biases = [], []
         for n_in, n_out in zip(sizes[:-1], sizes[1:], strict=True):
@@ -151,7 +154,10 @@ class FiniteNetwork:
         X, Z = self._check_pair(X, Z)
         n_rows_z = X.shape[0] if Z is None else Z.shape[0]
         check_fits_in_memory(
-            self.n_outputs * X.shape[0] * n_rows_z * self.dtype.itemsize, "the empirical NTK"
+            self.n_outputs * X.shape[0] * n_rows_z * self.dtype.itemsize,
+            "the empirical NTK",
+            "pass fewer rows of X or Z per call (the blocks of the matrix are independent), or "
+            "use dtype=float32",
         )
         layers_x = self._forward(X)
         layers_z = layers_x if Z is None else self._forward(Z)
@@ -291,15 +297,14 @@ class FiniteNetwork:
         return self._check_rows(X, "X"), None if Z is None else self._check_rows(Z, "Z")
 
     def _check_targets(self, y, n_rows):
-        y = np.asarray(y)
-        if not (np.issubdtype(y.dtype, np.number) or y.dtype == np.bool_) or np.iscomplexobj(y):
-            raise TypeError(f"y must hold real numbers, got dtype {y.dtype}")
-        if y.ndim == 1:
-            y = y[:, None]
-        if y.ndim != 2 or y.shape != (n_rows, self.n_outputs):
+        """``y`` as an (n_rows, n_outputs) array; a ``ValueError`` naming the shape passed
+        (``TypeError`` for a non-numeric dtype)."""
+        y = as_real_array(y, "y")
+        columns = y[:, None] if y.ndim == 1 else y
+        if columns.shape != (n_rows, self.n_outputs):
             expected = f"({n_rows},)" if self.n_outputs == 1 else f"({n_rows}, {self.n_outputs})"
-            raise ValueError(f"y must have shape {expected}, got {np.shape(y)}")
-        return as_compute_array(y, self.dtype, "y")
+            raise ValueError(f"y must have shape {expected}, got {y.shape}")
+        return as_compute_array(columns, self.dtype, "y")
 
     def _selector(self, n_rows, output):
         """The cotangent whose deltas are those of output ``output`` alone."""

@@ -345,11 +345,29 @@ def test_float32_network_is_the_float64_network_rounded():
         (lambda: FiniteNetwork(3, 8).fit(X, np.ones(8), 0.0, 1), ValueError, "learning_rate"),
         (lambda: FiniteNetwork(3, 8).fit(X, np.ones(8), 0.1, -1), ValueError, "steps"),
         (lambda: FiniteNetwork(3, 8).fit(X, ["a"] * 8, 0.1, 1), TypeError, "y"),
+        (lambda: FiniteNetwork(3, 8).fit(X, np.ones(8, "m8[s]"), 0.1, 1), TypeError, "timedelta"),
+        (lambda: FiniteNetwork(3, 8).fit(X, np.ones(8, complex), 0.1, 1), ValueError, "Complex"),
     ],
 )
 def test_bad_input_is_rejected_with_its_name(call, error, message):
     with pytest.raises(error, match=message):
         call()
+
+
+@pytest.mark.parametrize(
+    "n_outputs, shape",
+    [(1, (7,)), (1, (9,)), (1, (7, 1)), (1, (8, 2)), (2, (8,)), (2, (8, 3)), (2, (7, 2))],
+)
+@pytest.mark.parametrize("method", ["fit", "infinite_width_prediction"])
+def test_wrong_target_shape_is_reported_as_passed(n_outputs, shape, method):
+    """The shape in the message is the caller's, not the (n, 1) column it becomes inside."""
+    network = FiniteNetwork(3, 8, n_outputs=n_outputs, seed=0)
+    call = getattr(network, method)
+    extra = (0.1, 1) if method == "fit" else (X, 0.1, 1)
+    expected = "(8,)" if n_outputs == 1 else "(8, 2)"
+    with pytest.raises(ValueError) as raised:
+        call(X, np.ones(shape), *extra)
+    assert str(raised.value) == f"y must have shape {expected}, got {shape}"
 
 
 def test_diverging_gradient_descent_is_reported():

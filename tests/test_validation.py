@@ -1,6 +1,8 @@
 """Bad input gets a clear ValueError or TypeError that names the argument (DESIGN.md section 5),
 raised before any Gram matrix work: a given ``out`` is left untouched."""
 
+import re
+
 import numba
 import numpy as np
 import pytest
@@ -142,6 +144,92 @@ def test_request_too_large_for_memory_fails_before_allocating():
     huge = np.ones((3_000_000, 1))
     with pytest.raises(MemoryError, match="GiB"):
         fk.Linear()(huge)
+
+
+Y = np.arange(4.0)
+MEMORY_REMEDIES = [
+    ("gram", lambda: fk.Linear()(X), r"out=numpy\.memmap"),
+    ("gram of X and Z", lambda: fk.gram(fk.NTK(2), X, X[:2]), r"out=numpy\.memmap"),
+    (
+        "KernelRegressor",
+        lambda: fk.KernelRegressor(fk.Linear(), solver="cholesky").fit(X, Y),
+        "solver='nystrom'.*float32",
+    ),
+    (
+        "KernelClassifier",
+        lambda: fk.KernelClassifier(fk.Linear(), solver="eigh").fit(X, [0, 1, 0, 1]),
+        "solver='nystrom'",
+    ),
+    ("polynomial", lambda: fk.features.polynomial(X, 3), "degree.*rows.*float32"),
+    ("random_fourier", lambda: fk.features.random_fourier(X, 10), "n_features.*rows.*float32"),
+    ("random_features", lambda: fk.features.random_features(X, 10), "width.*rows.*float32"),
+    ("arc_cosine", lambda: fk.features.arc_cosine(X, 10), "n_features.*rows.*float32"),
+    ("FiniteNetwork", lambda: fk.FiniteNetwork(3, 8), "width or depth"),
+]
+
+
+@pytest.mark.parametrize(
+    "call, remedy",
+    [case[1:] for case in MEMORY_REMEDIES],
+    ids=[case[0] for case in MEMORY_REMEDIES],
+)
+def test_memory_error_offers_a_remedy_the_caller_has(monkeypatch, call, remedy):
+    """Only gram takes out=; every other caller names what it can change instead."""
+    monkeypatch.setattr(fk._validation, "available_memory_bytes", lambda: 16)
+    with pytest.raises(MemoryError, match="GiB") as raised:
+        call()
+    assert re.search(remedy, str(raised.value))
+    if "out=" not in remedy:
+        assert "out=" not in str(raised.value)
+
+
+def test_memory_error_of_the_empirical_ntk_offers_smaller_blocks(monkeypatch):
+    network = fk.FiniteNetwork(3, 8, seed=0)
+    monkeypatch.setattr(fk._validation, "available_memory_bytes", lambda: 16)
+    with pytest.raises(MemoryError, match="fewer rows of X or Z") as raised:
+        network.empirical_ntk(X)
+    assert "out=" not in str(raised.value)
+
+
+# --- dates and durations ------------------------------------------------------------------------
+
+TIMES = {
+    "timedelta64": np.array([[1, 2, 3]] * 4, dtype="m8[s]"),
+    "timedelta64 with NaT": np.array([[1, 2, "NaT"]] * 4, dtype="m8[s]"),
+    "datetime64": np.array([[1, 2, 3]] * 4, dtype="M8[D]"),
+}
+TIME_ENTRY_POINTS = [
+    ("gram X", lambda T: fk.Linear()(T), "X"),
+    ("gram Z", lambda T: fk.Linear()(X, T), "Z"),
+    ("diag", lambda T: fk.Gaussian(1.0).diag(T), "X"),
+    ("regressor X", lambda T: fk.KernelRegressor(fk.Linear()).fit(T, Y), "X"),
+    ("regressor y", lambda T: fk.KernelRegressor(fk.Linear()).fit(X, T[:, 0]), "y"),
+    ("regressor score y", lambda T: fitted_regressor().score(X, T[:, 0]), "y"),
+    ("solve K", lambda T: fk.solvers.solve(T[:, :3][:3], np.ones(3)), "K"),
+    ("solve y", lambda T: fk.solvers.solve(np.eye(4), T[:, 0]), "y"),
+    ("path K", lambda T: fk.solvers.RegularizationPath(T[:3, :3]), "K"),
+    ("precomputed", lambda T: fk.KernelRegressor("precomputed").fit(T[:3, :3], Y[:3]), "X"),
+    ("feature map", lambda T: fk.features.random_fourier(T, 5), "X"),
+    ("network y", lambda T: fk.FiniteNetwork(3, 4).fit(X, T[:, 0], 0.1, 1), "y"),
+]
+
+
+def fitted_regressor():
+    return fk.KernelRegressor(fk.Linear()).fit(X, Y)
+
+
+@pytest.mark.parametrize("kind", TIMES)
+@pytest.mark.parametrize(
+    "call, name",
+    [case[1:] for case in TIME_ENTRY_POINTS],
+    ids=[case[0] for case in TIME_ENTRY_POINTS],
+)
+def test_dates_and_durations_are_not_numbers(kind, call, name):
+    """NumPy counts timedelta64 as an integer type: converted, NaT would be -9.2e18."""
+    times = TIMES[kind]
+    message = f"{name} must hold real numbers, got dtype {times.dtype}"
+    with pytest.raises(TypeError, match=re.escape(message)):
+        call(times)
 
 
 # --- devices ------------------------------------------------------------------------------------
