@@ -210,6 +210,14 @@ def rsqrt_or_zero(v):
 NEAR_PARALLEL = {np.float32: 1e-5, np.float64: 1e-3}
 
 
+#: Below this cosine, maps through ``pi - theta`` (rounded ``arccos`` near -1) or ``J_1``
+#: (``sin theta + (pi - theta) cos theta``, which vanishes like ``(pi - theta)^3`` at
+#: anti-parallel rows) lose more than 1e-14 in float64; ``J_2`` (like ``(pi - theta)^5``)
+#: below ``ANTI_PARALLEL_J2``.
+ANTI_PARALLEL = -0.9
+ANTI_PARALLEL_J2 = -0.7
+
+
 def near_parallel(c):
     """Whether the cosine ``c`` is within ``NEAR_PARALLEL`` of +-1."""
     return abs(c) > 1 - NEAR_PARALLEL[type(c)]
@@ -243,29 +251,35 @@ Pair = namedtuple("Pair", ["dot", "squared_distance", "squared_wedge", "norm_gap
 def pair_products(X, Z, i, j):
     """The ``Pair`` of ``X[i]`` and ``Z[j]``, in float64.
 
-    ``|x ^ z|^2 = |x|^2 |d|^2 - (x . d)^2`` with ``d = z - x`` (or ``d = z + x`` near
-    anti-parallel, whichever is shorter): ``d`` is exact to rounding where ``x`` and ``z`` are
-    close, so the angle keeps full relative accuracy (Lagrange's identity, since ``x ^ z =
-    x ^ d``). Generic (not a CPU dispatcher): the CUDA kernel calls it too.
+    ``|x ^ z| = |x| |r|`` with ``r = d - (x . d / |x|^2) x`` the part of ``d = z - x`` (or of
+    ``d = z + x`` near anti-parallel, whichever is shorter) orthogonal to ``x``, since
+    ``x ^ z = x ^ d``: ``d`` is exact to rounding where ``x`` and ``z`` are close, and ``r``
+    loses only the rounding of its radial part, so the angle keeps full relative accuracy
+    (and its absolute error is ``eps`` for exactly parallel rows). Three passes over the rows.
+    Generic (not a CPU dispatcher): the CUDA kernel calls it too.
     """
     xx = 0.0
     xz = 0.0
     dd = 0.0
-    xd = 0.0
     ss = 0.0
-    xs = 0.0
     gap = 0.0
     for k in range(X.shape[1]):
         x = np.float64(X[i, k])
         z = np.float64(Z[j, k])
-        difference = z - x
-        total = z + x
         xx += x * x
         xz += x * z
-        dd += difference * difference
-        xd += x * difference
-        ss += total * total
-        xs += x * total
-        gap -= difference * total
-    wedge = xx * dd - xd * xd if dd <= ss else xx * ss - xs * xs
-    return Pair(xz, dd, wedge if wedge > 0.0 else 0.0, gap)
+        dd += (z - x) * (z - x)
+        ss += (z + x) * (z + x)
+        gap += (x - z) * (x + z)
+    sign = -1.0 if dd <= ss else 1.0  # d = z + sign x
+    along = 0.0
+    for k in range(X.shape[1]):
+        x = np.float64(X[i, k])
+        along += x * (np.float64(Z[j, k]) + sign * x)
+    ratio = along / xx if xx > 0.0 else 0.0
+    rejection = 0.0
+    for k in range(X.shape[1]):
+        x = np.float64(X[i, k])
+        r = (np.float64(Z[j, k]) + sign * x) - ratio * x
+        rejection += r * r
+    return Pair(xz, dd, xx * rejection, gap)

@@ -58,11 +58,10 @@ class PiecewiseLinear(Activation):
         slope_gap = (p.b - p.a) * (p.b - p.a)
         return p.a * p.b * sxz + slope_gap * relu_t, p.a * p.b + slope_gap * relu_td
 
-    def angle_dual(p, theta, sxz, x, z):
+    def angle_dual(p, theta, remaining, sxz, x, z):
         # deficit = (b - a)^2 / 2 g e(theta) + a b g (1 - cos theta), with g = sx sz and
         # e = 1 - (sin theta + (pi - theta) cos theta) / pi
         #   = ((pi - theta)(1 - cos theta) + theta - sin theta) / pi, free of cancellation.
-        remaining = math.pi - theta
         half_sine = math.sin(0.5 * theta)
         versine = 2.0 * half_sine * half_sine
         g = x.root * z.root
@@ -188,9 +187,9 @@ class Step(Activation):
     def dual(p, sxz, c, x, z):
         return (type(c)(math.pi) - acos(c)) * type(c)(0.5 / math.pi), type(c)(0)
 
-    def angle_dual(p, theta, sxz, x, z):
+    def angle_dual(p, theta, remaining, sxz, x, z):
         # T(x, x) = 1/2 for every variance: the deficit is 1/2 - T.
-        return (math.pi - theta) * (0.5 / math.pi), 0.0, theta * (0.5 / math.pi), 0.0
+        return remaining * (0.5 / math.pi), 0.0, theta * (0.5 / math.pi), 0.0
 
     def phi(self, u):
         return (u > 0).astype(u.dtype)
@@ -286,21 +285,29 @@ class Custom(Activation):
     def phi_prime(self, u):
         return _apply_compiled(self.derivative, u)
 
-    def check_variances(self, variances):
-        """``ValueError`` if ``function`` (or ``derivative``) is not finite at a node the
-        quadrature evaluates for these pre-activation variances (shape (layers, n));
-        ``QuadratureWarning`` if ``quadrature_error`` exceeds ``tolerance``."""
+    def check_variances(self, variances, derivative):
+        """``ValueError`` if ``function`` (or, when the kernel uses it, ``derivative``) is not
+        finite at a node the quadrature evaluates for these pre-activation variances (shape
+        (layers, n)); ``QuadratureWarning`` if ``quadrature_error`` exceeds ``tolerance``."""
+        names = ("function", "derivative") if derivative else ("function",)
         nodes, _ = _gauss_hermite(self.degree)
         for layer, row in enumerate(variances, start=1):
             finite = row[np.isfinite(row)]
             if finite.size == 0:
                 break
-            for name in ("function", "derivative"):
+            for name in names:
                 function = getattr(self, name)
                 if function is None:
                     continue
                 points = np.sqrt(np.array([finite.min(), finite.max()]))[:, None] * nodes
-                values = _apply_compiled(function, points)
+                try:
+                    values = _apply_compiled(function, points)
+                except Exception as error:  # whatever the function raises (a domain error)
+                    raise ValueError(
+                        f"Custom activation {name} {function!r} raised {type(error).__name__}: "
+                        f"{error} at a quadrature node of layer {layer} (u from "
+                        f"{points.min():.6g} to {points.max():.6g})"
+                    ) from None
                 if not np.isfinite(values).all():
                     bad = points[~np.isfinite(values)][0]
                     raise ValueError(
@@ -308,7 +315,7 @@ class Custom(Activation):
                         f"{values[~np.isfinite(values)][0]} at u = {bad:.6g}, a quadrature "
                         f"node of layer {layer}: it must be finite wherever it is evaluated"
                     )
-        error = self.quadrature_error(variances)
+        error = self.quadrature_error(variances, derivative)
         if error > self.tolerance:
             warnings.warn(
                 f"{self!r}: the quadrature error on this input is estimated at {error:.2g} "
@@ -318,14 +325,16 @@ class Custom(Activation):
                 stacklevel=2,
             )
 
-    def quadrature_error(self, variances):
+    def quadrature_error(self, variances, derivative=True):
         """The largest difference between this rule and one of twice the degree (capped at
-        800) over the duals (and derivative duals) at the smallest, median and largest finite
-        variance of each layer and correlations from -0.99 to 0.99, relative to
-        ``sqrt(T(x, x) T(z, z))``."""
+        800) over the duals (and with ``derivative`` the derivative duals) at the smallest,
+        median and largest finite variance of each layer (``variances``, shape (layers, n))
+        and correlations from -0.99 to 0.99, relative to ``sqrt(T(x, x) T(z, z))``."""
         coarse = _gauss_hermite(self.degree)
         fine = _gauss_hermite(min(2 * self.degree, 800))
-        functions = [self.function] + ([self.derivative] if self.derivative is not None else [])
+        functions = [self.function]
+        if derivative and self.derivative is not None:
+            functions.append(self.derivative)
         largest = 0.0
         for row in variances:
             finite = row[np.isfinite(row)]

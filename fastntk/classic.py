@@ -8,8 +8,12 @@ diagonal.
 import math
 from dataclasses import dataclass
 
+import numpy as np
+
 from ._jit import inline_jit, jit
 from ._math import (
+    ANTI_PARALLEL,
+    ANTI_PARALLEL_J2,
     acos,
     arc_cosine_j,
     at_least,
@@ -126,8 +130,12 @@ class Gaussian(ScalarKernel):
         object.__setattr__(self, "lengthscale", check_positive(self.lengthscale, "lengthscale"))
 
     def parameter_values(self, n_features, dtype):
+        # An inverse past the dtype's range is inf (scaled distances: 0 stays 0, others inf).
+        inverse = 1.0 / self.lengthscale
+        if inverse > float(np.finfo(dtype).max):
+            inverse = math.inf
         # The expansion's rounding bound, with a margin: below it the distance is noise.
-        return (1.0 / self.lengthscale, 16 * cosine_tolerance(n_features, dtype))
+        return (inverse, 16 * cosine_tolerance(n_features, dtype))
 
     def row_values(p, squared_norm):
         return (squared_norm,)
@@ -204,14 +212,15 @@ class ArcCosine(ScalarKernel):
 
     order: int = 1
 
-    parameters = ("order", "snap")
+    parameters = ("order", "snap", "anti_parallel")
     rows = ("norm", "inverse_norm")
 
     def __post_init__(self):
         object.__setattr__(self, "order", check_int(self.order, "order", 0, 2))
 
     def parameter_values(self, n_features, dtype):
-        return (self.order, cosine_tolerance(n_features, dtype))
+        anti_parallel = ANTI_PARALLEL_J2 if self.order == 2 else ANTI_PARALLEL
+        return (self.order, cosine_tolerance(n_features, dtype), anti_parallel)
 
     def row_values(p, squared_norm):
         return (math.sqrt(squared_norm), rsqrt_or_zero(squared_norm))
@@ -229,7 +238,8 @@ class ArcCosine(ScalarKernel):
         return self.order == 0
 
     def needs_refinement(p, dot, x, z):
-        return near_parallel(dot * (x.inverse_norm * z.inverse_norm))
+        c = dot * (x.inverse_norm * z.inverse_norm)
+        return near_parallel(c) or c < p.anti_parallel
 
     def refined_value(p, pair, x, z):
         scale = x.inverse_norm * z.inverse_norm

@@ -63,12 +63,13 @@ per-layer quantities its dual needs, ``rows`` with ``row_values(p, variance)``. 
 ``x`` and ``z`` hold ``variance``, ``root`` (its square root), ``inverse_root`` (0 for a zero
 variance) and the declared ``rows``. An activation with a kink, whose ``Td`` has an infinite
 slope in ``c`` at +-1 (so that rounding ``c`` costs ``eps / theta``), also declares
-``angle_dual(p, theta, sxz, x, z) -> (T, Td, deficit, variance_slope)``: the dual from the
-accurate angle ``theta``, ``deficit = sqrt(T(x, x) T(z, z)) - T`` without cancellation, and
-the constant ``dT(x, x) / dsxx`` (its ``T(x, x)`` is linear in ``sxx``); near-parallel entries
-then carry each layer's angle accurately in float64. ``scale_invariant = True`` says that
-``phi(s u) = phi(u)`` for ``s > 0``. ``parameters`` and ``parameter_values(self, dtype)`` are as
-for kernels; ``name`` (optional) makes it reachable by that string.
+``angle_dual(p, theta, remaining, sxz, x, z) -> (T, Td, deficit, variance_slope)``: the dual
+from the accurate angle ``theta`` and ``remaining = pi - theta``, ``deficit = sqrt(T(x, x) T(z,
+z)) - T`` without cancellation, and the constant ``dT(x, x) / dsxx`` (its ``T(x, x)`` is linear
+in ``sxx``); near-parallel entries then carry each layer's angle accurately in float64.
+``scale_invariant = True`` says that ``phi(s u) = phi(u)`` for ``s > 0``. ``parameters`` and
+``parameter_values(self, dtype)`` are as for kernels; ``name`` (optional) makes it reachable by
+that string.
 """
 
 import inspect
@@ -398,7 +399,7 @@ def activation_dual(p, sxz, c, x, z):
 
 
 @dispatched
-def activation_angle_dual(p, theta, sxz, x, z):
+def activation_angle_dual(p, theta, remaining, sxz, x, z):
     """An activation's ``angle_dual``: ``(T, Td, deficit, variance_slope)``."""
 
 
@@ -455,7 +456,12 @@ class Activation:
                 "NumPy form of its derivative (or has_derivative = False)"
             )
         angle_dual = _check_function(
-            cls, what, "angle_dual", ("p", "theta", "sxz", "x", "z"), "", required=False
+            cls,
+            what,
+            "angle_dual",
+            ("p", "theta", "remaining", "sxz", "x", "z"),
+            "",
+            required=False,
         )
         layer_rows = namedtuple(f"{cls.__name__}Layer", LAYER_QUANTITIES + rows)
         parameters_class = _parameters_class(cls, fields, layer_rows)
@@ -473,10 +479,10 @@ class Activation:
         """The numbers of ``parameters``, in order."""
         return ()
 
-    def check_variances(self, variances):
+    def check_variances(self, variances, derivative):
         """Called with the pre-activation variances ``Sigma_l(x, x)`` of every input row
-        (shape (layers, n)) before they are used: a place for errors and warnings about this
-        input (``Custom`` estimates its quadrature error there)."""
+        (shape (layers, n)) before they are used, and whether the kernel uses ``Td``: a place
+        for errors and warnings about this input (``Custom`` estimates its quadrature error)."""
 
     def spec(self, dtype):
         """The parameters namedtuple of the dual, in ``dtype``."""

@@ -264,8 +264,13 @@ def _prepare_out(out, shape, dtype, stacked):
 def _row_data(kernel, spec, X, dtype):
     """``(rows, diagonal)`` of the rows of ``X``, both checked finite: every
     ``|k(x, z)| <= sqrt(k(x, x) k(z, z))`` is then finite, and no map meets ``inf - inf``."""
-    with np.errstate(over="ignore", invalid="ignore"):  # pure-Python mode: checked just below
-        rows, values = core.row_data.get(kernel.cacheable)(spec, X)
+    try:
+        with np.errstate(over="ignore", invalid="ignore"):  # pure-Python mode: checked below
+            rows, values = core.row_data.get(kernel.cacheable)(spec, X)
+    except ArithmeticError as error:  # raised by a function the kernel was given (Custom)
+        raise ValueError(
+            f"{kernel!r}: computing k(x, x) raised {type(error).__name__}: {error}"
+        ) from error
     kernel.check_rows(spec, rows)
     if not (np.isfinite(values).all() and np.isfinite(rows).all()):
         remedy = "float64, " if dtype == np.float32 else ""

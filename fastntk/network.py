@@ -28,6 +28,7 @@ from numba.extending import overload
 
 from ._jit import compile_shared, forwarder, shared
 from ._math import (
+    ANTI_PARALLEL,
     acos,
     asin,
     at_least,
@@ -132,7 +133,7 @@ class NetworkKernel(Kernel):
         return NetworkFamily(tuple(kernels))
 
     def check_rows(self, spec, rows):
-        _check_layer_variances(self.activation, spec, rows)
+        _check_layer_variances(self.activation, spec, rows, self.frozen_layers < self.depth)
 
 
 @dataclass(frozen=True)
@@ -208,7 +209,8 @@ class NetworkFamily(Kernel):
         return self.kernels[0].cuda_unavailable
 
     def check_rows(self, spec, rows):
-        _check_layer_variances(self.kernels[0].activation, spec, rows)
+        trained = any(kernel.frozen_layers < kernel.depth for kernel in self.kernels)
+        _check_layer_variances(self.kernels[0].activation, spec, rows, trained)
 
     def spec(self, n_features, dtype):
         first = self.kernels[0]
@@ -217,10 +219,10 @@ class NetworkFamily(Kernel):
         )
 
 
-def _check_layer_variances(activation, spec, rows):
+def _check_layer_variances(activation, spec, rows, derivative):
     """The activation's ``check_variances`` of each layer's ``Sigma_l(x, x)`` (the first of
-    its row quantities)."""
-    activation.check_variances(rows[:: spec.rows_per_layer][: spec.depth])
+    its row quantities); ``derivative``: whether an output uses ``Td``."""
+    activation.check_variances(rows[:: spec.rows_per_layer][: spec.depth], derivative)
 
 
 def network_groups(kernels):
@@ -353,7 +355,8 @@ def _network_needs_refinement(spec, dot, rows_x, i, rows_z, j):
     sigma_1 = spec.w_var * dot * spec.inverse_d + spec.b_var
     x = record(spec.activation, rows_x, 0, i)
     z = record(spec.activation, rows_z, 0, j)
-    return near_parallel(sigma_1 * (x.inverse_root * z.inverse_root))
+    c = sigma_1 * (x.inverse_root * z.inverse_root)
+    return near_parallel(c) or c < ANTI_PARALLEL
 
 
 def _plain_refine(spec, A, a, B, b, rows_a, rows_b, dots, work, out, oi, oj):
@@ -383,12 +386,17 @@ def _angular_refine(spec, A, a, B, b, rows_a, rows_b, dots, work, out, oi, oj):
     x = record(activation, rows_a, 0, a)
     z = record(activation, rows_b, 0, b)
     wedge = scale * scale * pair.squared_wedge + scale * spec.b_var * pair.squared_distance
-    theta = math.atan2(math.sqrt(wedge), sxz) if x.root * z.root > 0 else 0.5 * math.pi
+    theta = remaining = 0.5 * math.pi
+    if x.root * z.root > 0:
+        theta = math.atan2(math.sqrt(wedge), sxz)
+        remaining = math.atan2(math.sqrt(wedge), -sxz)
     gap = scale * pair.norm_gap
     work[0, 0] = sxz
     _start_thetas(spec, work, 1)
     for layer in range(1, spec.depth + 1):
-        value, slope, deficit, variance_slope = activation_angle_dual(activation, theta, sxz, x, z)
+        value, slope, deficit, variance_slope = activation_angle_dual(
+            activation, theta, remaining, sxz, x, z
+        )
         work[1, 0] = spec.w_var * value + spec.b_var
         work[2, 0] = spec.w_var * slope
         _step_thetas(spec, layer, work[1, :1], work[2, :1], work, 1, out, oi, oj)
@@ -412,6 +420,7 @@ def _angular_refine(spec, A, a, B, b, rows_a, rows_b, dots, work, out, oi, oj):
             theta = 2 * asin(at_most(1.0, math.sqrt(at_least(deficit, 0.0) / (2 * geometric))))
         else:
             theta = acos(at_least(-1.0, sxz / geometric))
+        remaining = math.pi - theta
 
 
 def _refine_by_activation(spec, A, a, B, b, rows_a, rows_b, dots, work, out, oi, oj):
