@@ -5,13 +5,29 @@ With ``m`` centres ``C`` (rows of ``X``, sampled uniformly without replacement),
 ``f(x) = K(x, C) a`` minimises ``|K_nm a - y|^2 + lambda a^T K_mm a``, whose normal equations are
 ``H a = K_nm^T y``, ``H = K_nm^T K_nm + lambda K_mm``; with ``m = n`` this is exact kernel ridge
 regression. ``H`` is never formed: each conjugate-gradient step applies it with one pass over
-``K_nm`` (``KernelOperator.normal_matmat``), computed tile by tile and forgotten. The
-preconditioner approximates ``H`` by ``(n/m) K_mm^2 + lambda K_mm = T^T A^T A T`` with
-``T^T T = K_mm`` and ``A^T A = (n/m) T T^T + lambda I`` (Cholesky factors), and CG (SciPy's)
-runs on ``B^T H B`` with ``B = T^-1 A^-1``. Several outputs share every pass: CG runs on the
-block-diagonal system of all columns at once, which has the spectrum of one column's system.
+``K_nm`` (``KernelOperator.normal_matmat``), computed tile by tile and forgotten.
 
-Memory: O(n d) for the data, O(m^2) for the preconditioner, one strip of ``K_nm`` per thread;
+Duplicate rows (categorical features) or data of low rank make ``K_mm`` singular, and a plain
+Cholesky factor of it amplifies rounding without bound. So the centres are first reduced to a
+*basis*: exact duplicate rows are merged (each distinct centre ``u`` weighted by its count
+``w_u``; those with ``k(u, u) = 0`` dropped), and a Cholesky factorization with complete pivoting
+(LAPACK ``pstrf``) of the distinct centres' ``K_uu``, ``P^T K_uu P = R^T R``, stops when every
+remaining centre's Schur complement is below ``m_u eps`` of its own ``k(u, u)`` (``pstrf`` on
+the unit-diagonal ``D^-1/2 K_uu D^-1/2`` with LAPACK's own rank tolerance, so that the decision
+does not depend on the centres' scales). Its ``r`` leading pivots are the basis ``S``; the other
+centres' functions ``k(., u)`` lie in the span of the basis's to that tolerance, so ``f`` loses
+nothing by having coefficients only on ``S`` (the others get 0).
+
+With ``R = [R_11 R_12]`` and ``T = R_11`` (``T^T T = K_SS``), the centres with their counts
+estimate ``K_nS^T K_nS`` by ``(n/m) K_Su W K_uS = T^T ((n/m) R W R^T) T``, so Falkon's
+preconditioner of ``H_SS`` is ``T^T A^T A T`` with ``A^T A = (n/m) R W R^T + lambda I``
+(Cholesky). CG (SciPy's) runs on the ``r x r`` system ``B^T H_SS B``, ``B = T^-1 A^-1``, whose
+``lambda`` part is ``lambda A^-T A^-1``, so ``K_mm`` is not kept. Several outputs share every
+pass: CG runs on the block-diagonal system of all columns at once, which has the spectrum of one
+column's system. Kernel values, CG iterates or coefficients that are not finite raise
+``ValueError``.
+
+Memory: O(n d) for the data, O(m^2) for the preconditioner, one strip of ``K_nS`` per thread;
 never O(n^2) or O(n m).
 """
 
@@ -22,7 +38,7 @@ import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
-import scipy.linalg
+from scipy.linalg import lapack, solve_triangular
 from scipy.sparse.linalg import LinearOperator, cg
 
 from . import engine, solvers
@@ -42,7 +58,11 @@ class ConvergenceWarning(UserWarning):
 
 @dataclass
 class NystromFit:
-    """The result of ``nystrom_fit``: predictions are ``K(x, centers) @ coefficients``."""
+    """The result of ``nystrom_fit``: predictions are ``K(x, centers) @ coefficients``.
+
+    ``basis`` indexes the centres that carry the solution (``coefficients`` are 0 on the others,
+    duplicates or numerically in the basis's span).
+    """
 
     centers: np.ndarray
     center_indices: np.ndarray
@@ -50,6 +70,7 @@ class NystromFit:
     noise: float
     iterations: int
     converged: bool
+    basis: np.ndarray
     residuals: list = field(default_factory=list)  # relative residual after each iteration
 
 
@@ -70,6 +91,11 @@ def nystrom_fit(
 ):
     """Fit Nystrom kernel ridge regression by preconditioned conjugate gradients.
 
+    The preconditioner is Falkon's, built on a basis of the centres (duplicates merged, a
+    pivoted Cholesky factorization dropping the centres in the span of the others; see the
+    module docstring), so that duplicate rows, data of low rank or a zero kernel give the
+    solution of the exact solver's problem restricted to the centres, not NaN.
+
     Parameters
     ----------
     kernel : a fastntk kernel.
@@ -82,6 +108,12 @@ def nystrom_fit(
     dtype : float64 (default) or float32, of the kernel products.
     threads : BLAS threads of the ``m x m`` factorizations.
     progress : show CG iterations and residuals (needs the optional ``tqdm``; else logged).
+
+    Raises
+    ------
+    ValueError : if the kernel matrix of the centres, the preconditioner, a CG iterate or the
+        coefficients are not finite (kernel values or their products that overflow, or a kernel
+        that is not positive semi-definite).
     """
     X = check_matrix(X, "X")
     dtype = resolve_dtype(dtype)
@@ -101,30 +133,67 @@ def nystrom_fit(
     centers = X[center_indices]
     noise = alpha * float(np.mean(engine.diag(kernel, X, dtype=dtype))) if relative_alpha else alpha
 
-    K_mm = engine.gram(kernel, centers, dtype=dtype)
-    T, A = _preconditioner(np.array(K_mm, order="F"), n, noise, threads)
-    operator = KernelOperator(kernel, X, centers, dtype=dtype)
+    basis, T, A = _preconditioner(kernel, centers, n, noise, dtype, threads)
     targets = y.reshape(n, -1).astype(dtype, copy=False)
     width = targets.shape[1]
+    coefficients = np.zeros((m, width), dtype=dtype)
+    info, residuals = 0, []
+    if basis.size:
+        solution, info, residuals = _conjugate_gradients(
+            KernelOperator(kernel, X, centers[basis], dtype=dtype),
+            targets,
+            T,
+            A,
+            noise,
+            tol,
+            max_iter,
+            threads,
+            progress,
+        )
+        with blas_threads(threads):
+            coefficients[basis] = _triangular(T, _triangular(A, solution))
+        _require_finite(coefficients, "coefficients")
+    if info > 0:
+        warnings.warn(
+            f"conjugate gradients stopped after {max_iter} iterations at relative residual "
+            f"{residuals[-1] if residuals else float('nan'):.2e} > tol {tol:.1e}; "
+            "raise max_iter or tol, or use more centres",
+            ConvergenceWarning,
+            stacklevel=2,
+        )
+    return NystromFit(
+        centers=centers,
+        center_indices=center_indices,
+        coefficients=coefficients[:, 0] if y.ndim == 1 else coefficients,
+        noise=noise,
+        iterations=len(residuals),
+        converged=info == 0,
+        residuals=residuals,
+        basis=basis,
+    )
 
-    def precondition(v):  # B v = T^-1 A^-1 v
-        return _triangular(T, _triangular(A, v, threads), threads)
 
-    def precondition_transposed(v):  # B^T v = A^-T T^-T v
-        return _triangular(A, _triangular(T, v, threads, "T"), threads, "T")
+def _conjugate_gradients(operator, targets, T, A, noise, tol, max_iter, threads, progress):
+    """CG on ``B^T H B beta = B^T K_nS^T y``, ``B = T^-1 A^-1``, all columns at once:
+    ``(beta, info, residuals)``."""
+    r, width = A.shape[0], targets.shape[1]
 
     def apply(stacked):
-        v = precondition(stacked.reshape(m, width))
         with blas_threads(threads):
-            h = operator.normal_matmat(v) + noise * (K_mm @ v)
-        return precondition_transposed(h).ravel()
+            u = _triangular(A, stacked.reshape(r, width))
+            h = operator.normal_matmat(_triangular(T, u))
+            # B^T (lambda K_SS) B = lambda A^-T A^-1 as T^T T = K_SS: no K_SS product.
+            return _triangular(A, _triangular(T, h, "T") + noise * u, "T").ravel()
 
-    system = LinearOperator((m * width, m * width), matvec=apply, dtype=dtype)
-    right_side = precondition_transposed(operator.T @ targets).ravel()
+    system = LinearOperator((r * width, r * width), matvec=apply, dtype=A.dtype)
+    with blas_threads(threads):
+        right_side = _triangular(A, _triangular(T, operator.T @ targets, "T"), "T").ravel()
     tracker = _ResidualTracker(system, right_side)
     with _progress(progress, max_iter) as report:
 
         def callback(x):
+            # A NaN iterate stays NaN: stop now rather than after max_iter useless passes.
+            _require_finite(x, "conjugate-gradient iterate")
             report(tracker.update(x))
 
         solution, info = cg(
@@ -135,49 +204,75 @@ def nystrom_fit(
             atol=0.0,
             **{_CG_RELATIVE_TOLERANCE: tol},
         )
-    if info > 0:
-        warnings.warn(
-            f"conjugate gradients stopped after {max_iter} iterations at relative residual "
-            f"{tracker.residuals[-1] if tracker.residuals else float('nan'):.2e} > tol {tol:.1e}; "
-            "raise max_iter or tol, or use more centres",
-            ConvergenceWarning,
-            stacklevel=2,
+    return solution.reshape(r, width), info, tracker.residuals
+
+
+def _preconditioner(kernel, centers, n, noise, dtype, threads):
+    """``(basis, T, A)``: the indices into ``centers`` of the basis ``S`` (in pivot order), the
+    upper triangular ``T`` with ``T^T T = K_SS`` and ``A`` with ``A^T A = (n/m) R W R^T +
+    lambda I`` (module docstring)."""
+    m = centers.shape[0]
+    # Merging exact duplicates first leaves pstrf only the rank decisions rounding makes hard.
+    _, first, counts = np.unique(centers, axis=0, return_index=True, return_counts=True)
+    K = engine.gram(kernel, centers[first], dtype=dtype)
+    _require_finite(K, "kernel matrix of the centres")
+    diagonal = np.diagonal(K).copy()
+    # k(c, c) = 0 makes k(., c) = 0 (Cauchy-Schwarz): such a centre adds nothing.
+    positive = np.flatnonzero(diagonal > 0)
+    if positive.size < diagonal.size:
+        K, first, counts = K[np.ix_(positive, positive)], first[positive], counts[positive]
+    if not positive.size:
+        return np.empty(0, dtype=np.intp), np.empty((0, 0), dtype), np.empty((0, 0), dtype)
+    # Rounding in a Schur complement's diagonal is relative to that centre's own k(c, c), so the
+    # rank is decided on the unit-diagonal matrix: a centre of large norm cannot push the others
+    # under the floor.
+    root = np.sqrt(diagonal[positive])
+    K /= root[:, np.newaxis]
+    K /= root[np.newaxis, :]
+    pstrf, potrf = lapack.get_lapack_funcs(("pstrf", "potrf"), (K,))
+    with blas_threads(threads):
+        # K is symmetric: its C-ordered buffer is itself in the F order LAPACK works in.
+        factor, pivots, rank, info = pstrf(
+            K.T if K.flags.c_contiguous else K,
+            tol=K.shape[0] * np.finfo(dtype).eps,
+            lower=0,
+            overwrite_a=1,
         )
-    coefficients = precondition(solution.reshape(m, width))
-    coefficients = coefficients[:, 0] if y.ndim == 1 else coefficients
-    return NystromFit(
-        centers=centers,
-        center_indices=center_indices,
-        coefficients=coefficients,
-        noise=noise,
-        iterations=len(tracker.residuals),
-        converged=info == 0,
-        residuals=tracker.residuals,
-    )
-
-
-def _preconditioner(K_mm, n, noise, threads):
-    """Upper Cholesky factors ``T`` of ``K_mm`` (plus Falkon's jitter ``m eps mean(diag)``) and
-    ``A`` of ``(n/m) T T^T + lambda I``."""
-    m = K_mm.shape[0]
-    jitter = m * np.finfo(K_mm.dtype).eps * float(np.mean(np.diagonal(K_mm)))
-    factorization = solvers.factorize(
-        K_mm, jitter, method="cholesky", overwrite_K=True, threads=threads
-    )
-    if factorization.method != "cholesky":
-        raise ValueError("the kernel matrix of the centres is not positive semi-definite")
-    T = np.triu(factorization.factor)
+    if info < 0:
+        raise RuntimeError(f"LAPACK pstrf failed with info={info}")
+    order = pivots - 1
+    weights = (n / m) * counts[order].astype(dtype)
+    R = np.triu(factor[:rank]) * root[order]
+    with blas_threads(threads), np.errstate(over="ignore", invalid="ignore"):
+        inner = (R * weights) @ R.T
+    inner[np.diag_indices(rank)] += noise
+    # An overflow is reported as one, not as the failed potrf it would cause.
+    _require_finite(inner, "preconditioner")
     with blas_threads(threads):
-        inner = (n / m) * (T @ T.T)
-    inner[np.diag_indices(m)] += noise
-    with blas_threads(threads):
-        A = scipy.linalg.cholesky(inner, lower=False, overwrite_a=True, check_finite=False)
-    return T, A
+        A, info = potrf(inner.T, lower=0, clean=1, overwrite_a=1)
+    if info != 0:
+        # pstrf's pivots keep R's rows independent: this needs an R_11 far worse conditioned
+        # than its pivots, which pivoting makes rare (no test case produces one).
+        raise ValueError(
+            f"the Nystrom preconditioner is not positive definite (LAPACK potrf info={info}): "
+            "the kernel matrix of the centres is too ill-conditioned; use a larger alpha or "
+            "fewer centres"
+        )
+    return first[order[:rank]], np.ascontiguousarray(R[:, :rank]), A
 
 
-def _triangular(U, B, threads, trans="N"):
-    with blas_threads(threads):
-        return scipy.linalg.solve_triangular(U, B, trans=trans, lower=False, check_finite=False)
+def _require_finite(values, what):
+    """A non-finite fit is an error, never a NaN prediction with a warning."""
+    if not np.isfinite(values).all():
+        raise ValueError(
+            f"the Nystrom {what} is not finite (NaN or infinity): kernel values or their "
+            f"products exceed {np.finfo(values.dtype).max:.1e} (rescale X, or compute in float64) "
+            "or the kernel is not positive semi-definite"
+        )
+
+
+def _triangular(U, B, trans="N"):
+    return solve_triangular(U, B, trans=trans, lower=False, check_finite=False)
 
 
 class _ResidualTracker:
