@@ -246,6 +246,8 @@ class ArcCosine(ScalarKernel):
         if scale == 0:  # a zero vector: orthogonal
             return arc_cosine_value(p.order, 0.0, x.norm * z.norm)
         wedge = math.sqrt(pair.squared_wedge)
+        if wedge * scale <= p.snap:  # parallel to rounding, as snap_cosine has it
+            wedge = 0.0
         theta = math.atan2(wedge, pair.dot)
         remaining = math.atan2(wedge, -pair.dot)
         j = arc_cosine_j(p.order, theta, remaining)

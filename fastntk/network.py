@@ -371,13 +371,16 @@ def _angular_refine(spec, A, a, B, b, rows_a, rows_b, dots, work, out, oi, oj):
     ``Td`` has an infinite slope in the correlation at +-1).
 
     Layer 1 is the angle between ``u = (w x / sqrt(d), b)`` and ``v = (w z / sqrt(d), b)``:
-    ``atan2(|u ^ v|, u . v)`` with ``|u ^ v|^2 = a^2 |x ^ z|^2 + a b^2 |x - z|^2``,
-    ``a = w^2 / d`` (``fastntk._math.pair_products``). Each later angle comes from the deficit
-    ``D = sqrt(Sigma(x, x) Sigma(z, z)) - Sigma(x, z) >= 0`` as ``2 asin(sqrt(D / (2 G)))``:
-    ``D_{l+1} = w^2 D_T + b^2 (sqrt(A) - sqrt(B))^2 / (G_{l+1} + sqrt(A B) + b^2)`` with the
-    activation's cancellation-free ``D_T`` and ``A, B = w^2 T(x, x), w^2 T(z, z)``, whose
-    difference follows the layers' variance gap ``Sigma(x, x) - Sigma(z, z)`` (carried as
-    ``w^2 slope gap``, from ``a (|x|^2 - |z|^2)`` exactly at layer 1).
+    ``atan2(|u ^ v|, u . v)`` with ``|u ^ v|^2 = a^2 |x ^ z|^2 + a b^2 |x - z|^2``, ``a =
+    w^2 / d`` (``fastntk._math.pair_products``), and 0 (or pi) when its sine is within the
+    rounding bound ``spec.snap``: there the value of a kernel whose layers amplify the angle
+    like a square root (the step's) would depend on digits the inputs do not have. Each
+    later angle comes from the deficit ``D = sqrt(Sigma(x, x) Sigma(z, z)) - Sigma(x, z) >=
+    0`` as ``2 asin(sqrt(D / (2 G)))``: ``D_{l+1} = w^2 D_T + b^2 (sqrt(A) - sqrt(B))^2 /
+    (G_{l+1} + sqrt(A B) + b^2)`` with the activation's cancellation-free ``D_T`` and ``A, B
+    = w^2 T(x, x), w^2 T(z, z)``, whose difference follows the layers' variance gap
+    ``Sigma(x, x) - Sigma(z, z)`` (carried as ``w^2 slope gap``, from ``a (|x|^2 - |z|^2)``
+    exactly at layer 1).
     """
     activation = spec.activation
     pair = pair_products(A, B, a, b)
@@ -385,11 +388,15 @@ def _angular_refine(spec, A, a, B, b, rows_a, rows_b, dots, work, out, oi, oj):
     sxz = scale * pair.dot + spec.b_var
     x = record(activation, rows_a, 0, a)
     z = record(activation, rows_b, 0, b)
-    wedge = scale * scale * pair.squared_wedge + scale * spec.b_var * pair.squared_distance
+    sine = math.sqrt(
+        scale * scale * pair.squared_wedge + scale * spec.b_var * pair.squared_distance
+    )
+    if sine <= spec.snap * (x.root * z.root):  # parallel to rounding, as snap_cosine has it
+        sine = 0.0
     theta = remaining = 0.5 * math.pi
     if x.root * z.root > 0:
-        theta = math.atan2(math.sqrt(wedge), sxz)
-        remaining = math.atan2(math.sqrt(wedge), -sxz)
+        theta = math.atan2(sine, sxz)
+        remaining = math.atan2(sine, -sxz)
     gap = scale * pair.norm_gap
     work[0, 0] = sxz
     _start_thetas(spec, work, 1)

@@ -217,7 +217,8 @@ NEAR_PARALLEL = [
 
 def _pairs():
     """Rows ``x`` and ``z = +-x + e u`` at distances ``e`` from 1e-1 to 1e-12, in 2 to 64
-    dimensions, and one exactly parallel (``z = 3 x``) and anti-parallel pair."""
+    dimensions, and one exactly parallel (``z = 4 x``) and anti-parallel pair (powers of two:
+    exactly so in binary too)."""
     pairs = []
     for d in (2, 5, 64):
         for sign in (1.0, -1.0):
@@ -225,7 +226,7 @@ def _pairs():
                 x, u = rng.standard_normal(d), rng.standard_normal(d)
                 pairs.append((x, sign * x + e * u))
         x = rng.standard_normal(d)
-        pairs += [(x, 3 * x), (x, -0.5 * x)]
+        pairs += [(x, 4 * x), (x, -0.5 * x)]
     return pairs
 
 
