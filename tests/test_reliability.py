@@ -14,6 +14,7 @@ import numba
 import numpy as np
 import precise
 import pytest
+from test_quadrature import erf, erf_derivative  # one compiled pair for both modules
 
 import fastntk as fk
 
@@ -325,16 +326,6 @@ def tanh(u):
 @numba.njit
 def tanh_derivative(u):
     return 1.0 - math.tanh(u) ** 2
-
-
-@numba.njit
-def erf(u):
-    return math.erf(u)
-
-
-@numba.njit
-def erf_derivative(u):
-    return 2.0 / math.sqrt(math.pi) * math.exp(-u * u)
 
 
 @numba.njit
