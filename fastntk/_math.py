@@ -251,35 +251,39 @@ Pair = namedtuple("Pair", ["dot", "squared_distance", "squared_wedge", "norm_gap
 def pair_products(X, Z, i, j):
     """The ``Pair`` of ``X[i]`` and ``Z[j]``, in float64.
 
-    ``|x ^ z| = |x| |r|`` with ``r = d - (x . d / |x|^2) x`` the part of ``d = z - x`` (or of
-    ``d = z + x`` near anti-parallel, whichever is shorter) orthogonal to ``x``, since
-    ``x ^ z = x ^ d``: ``d`` is exact to rounding where ``x`` and ``z`` are close, and ``r``
-    loses only the rounding of its radial part, so the angle keeps full relative accuracy
-    (and its absolute error is ``eps`` for exactly parallel rows). Three passes over the rows.
-    Generic (not a CPU dispatcher): the CUDA kernel calls it too.
+    ``|x ^ z| = |x| |r|`` with ``r`` the part of ``d = z -+ w`` orthogonal to ``x``, where
+    ``w = 2^k x`` is ``x`` scaled by the power of two (exact) nearest ``|z| / |x|`` and the sign
+    makes ``d`` the shorter: ``d`` is exact to rounding, and ``r = d - (w . d / |w|^2) w`` loses
+    only the rounding of ``d``'s radial part, at most about ``|z|``. So the sine has an absolute
+    error of a few ``eps`` whatever the lengths of the rows, and a relative one of a few ``eps``
+    where the rows are close (``z`` near ``+-x``): the angle keeps full relative accuracy there.
+    Three passes over the rows. Generic (not a CPU dispatcher): the CUDA kernel calls it too.
     """
     xx = 0.0
+    zz = 0.0
     xz = 0.0
     dd = 0.0
-    ss = 0.0
     gap = 0.0
     for k in range(X.shape[1]):
         x = np.float64(X[i, k])
         z = np.float64(Z[j, k])
         xx += x * x
+        zz += z * z
         xz += x * z
         dd += (z - x) * (z - x)
-        ss += (z + x) * (z + x)
         gap += (x - z) * (x + z)
-    sign = -1.0 if dd <= ss else 1.0  # d = z + sign x
-    along = 0.0
+    if xx == 0.0 or zz == 0.0:
+        return Pair(xz, dd, 0.0, gap)
+    power = (math.frexp(zz)[1] - math.frexp(xx)[1]) // 2
+    sign = 1.0 if xz < 0.0 else -1.0  # d = z + sign w
+    wd = 0.0
     for k in range(X.shape[1]):
-        x = np.float64(X[i, k])
-        along += x * (np.float64(Z[j, k]) + sign * x)
-    ratio = along / xx if xx > 0.0 else 0.0
+        w = math.ldexp(np.float64(X[i, k]), power)
+        wd += w * (np.float64(Z[j, k]) + sign * w)
+    ratio = wd / math.ldexp(xx, 2 * power)
     rejection = 0.0
     for k in range(X.shape[1]):
-        x = np.float64(X[i, k])
-        r = (np.float64(Z[j, k]) + sign * x) - ratio * x
+        w = math.ldexp(np.float64(X[i, k]), power)
+        r = (np.float64(Z[j, k]) + sign * w) - ratio * w
         rejection += r * r
     return Pair(xz, dd, xx * rejection, gap)

@@ -66,7 +66,7 @@ def test_relu_quadrature_error_falls_with_degree(kind, min_gain):
         else:
             kernel, exact = fk.NTK(2, custom, 1.3, 0.2), fk.NTK(2, "relu", 1.3, 0.2)
         errors.append(scaled_error(kernel, exact))
-    assert errors[0] < 0.1, errors
+    assert errors[0] < 0.15, errors  # 0.115 for the NTK with the rule symmetric in (x, z)
     assert errors[1] < errors[0] / min_gain and errors[2] < errors[1] / min_gain, errors
     assert errors[2] < 0.02, errors
 
