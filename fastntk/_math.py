@@ -214,7 +214,7 @@ NEAR_PARALLEL = {np.float32: 1e-5, np.float64: 1e-3}
 #: (``sin theta + (pi - theta) cos theta``, which vanishes like ``(pi - theta)^3`` at
 #: anti-parallel rows) lose more than 1e-14 in float64; ``J_2`` (like ``(pi - theta)^5``)
 #: below ``ANTI_PARALLEL_J2``.
-ANTI_PARALLEL = -0.9
+ANTI_PARALLEL = -0.95
 ANTI_PARALLEL_J2 = -0.7
 
 
