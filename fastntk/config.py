@@ -40,6 +40,13 @@ setting                   environment variable             default    meaning
 ``cuda_frozen_slots``     ``FASTNTK_CUDA_FROZEN_SLOTS``    8          distinct frozen-layer
                                                                       counts of NTK outputs one
                                                                       GPU pass computes
+``float64_refinement``    ``FASTNTK_FLOAT64_REFINEMENT``   1          1: float64 entries whose
+                                                                      map is ill-conditioned in
+                                                                      the inner product (angles
+                                                                      near 0 or pi) are refined
+                                                                      (1e-14 relative); 0: not
+                                                                      (about 1e-8 there, and
+                                                                      faster on clustered data)
 ========================  ===============================  =========  ==========================
 
 Why these defaults: a 256 x 256 tile's inner products (512 KiB in float64) stay in a Zen 4 /
@@ -114,6 +121,7 @@ SETTINGS = {
         Setting("cuda_block_bytes", int, 0, 0, doc="GPU memory of a streamed row block"),
         Setting("cuda_memory_share", float, 0.5, 0.0, 1.0, doc="share of free GPU memory"),
         Setting("cuda_frozen_slots", int, 8, 1, 64, doc="frozen-layer counts per GPU pass"),
+        Setting("float64_refinement", int, 1, 0, 1, doc="refine ill-conditioned float64 entries"),
     )
 }
 

@@ -131,9 +131,15 @@ def gram_problem(kernel, X, Z, dtype, symmetric, rows=None, columns=None):
     rows_x, diagonal = _row_data(kernel, spec, X_rows, dtype)
     rows_z = rows_x if Z_rows is X_rows else _row_data(kernel, spec, Z_rows, dtype)[0]
     exact_spec = exact_rows_x = exact_rows_z = None
-    if dtype == np.float64 and type(spec).refines and type(spec).refines_float64(spec):
+    refines = type(spec).refines
+    if (
+        dtype == np.float64
+        and refines
+        and config.get("float64_refinement")
+        and type(spec).refines_float64(spec)
+    ):
         exact_spec, exact_rows_x, exact_rows_z = spec, rows_x, rows_z
-    elif dtype == np.float32 and type(spec).refines:
+    elif dtype == np.float32 and refines:
         exact_spec = kernel.spec(X.shape[1], np.float64)
         exact_rows_x = _row_data(kernel, exact_spec, X_rows.astype(np.float64), dtype)[0]
         exact_rows_z = (

@@ -125,8 +125,8 @@ def test_modules_stay_short(name):
 def test_every_environment_variable_is_a_setting():
     named = set()
     for path in MODULES.values():
-        named |= set(re.findall(r"FASTNTK_[A-Z_]+", path.read_text()))
+        named |= set(re.findall(r"FASTNTK_[A-Z0-9_]+", path.read_text()))
     settings = {setting.variable for setting in config.SETTINGS.values()}
     assert named <= settings, named - settings
-    documented = set(re.findall(r"``(FASTNTK_[A-Z_]+)``", config.__doc__))
+    documented = set(re.findall(r"``(FASTNTK_[A-Z0-9_]+)``", config.__doc__))
     assert documented == settings

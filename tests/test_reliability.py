@@ -151,20 +151,24 @@ SCALE_INVARIANT = [
 )
 def test_scale_invariant_kernels_at_any_scale(kernel, dtype, scales, rtol):
     """``K(sX, tZ) = K(X, Z)`` to the rounding of ``sX``, also with every row at its own
-    scale (it was off by 0.3-0.5 at 1e200, 1e-155, 1e-300 and at 1e19 in float32)."""
+    scale (it was off by 0.3-0.5 at 1e200, 1e-155, 1e-300 and at 1e19 in float32). These
+    kernels are at most 1: ``rtol`` is also the absolute tolerance (float32's arccos is good
+    to 3e-7)."""
     X = X_SMALL.astype(dtype)
     Z = rng.standard_normal((5, 4)).astype(dtype)
     expected, expected_xz = kernel(X, dtype=dtype), kernel(X, Z, dtype=dtype)
     assert np.isfinite(expected).all()
     for scale in scales:
         sX = X * dtype(scale)
-        np.testing.assert_allclose(kernel(sX, dtype=dtype), expected, rtol=rtol, atol=0)
-        np.testing.assert_allclose(kernel(sX, Z, dtype=dtype), expected_xz, rtol=rtol, atol=0)
-        np.testing.assert_allclose(kernel.diag(sX, dtype=dtype), np.diag(expected), rtol=rtol)
+        np.testing.assert_allclose(kernel(sX, dtype=dtype), expected, rtol=rtol, atol=rtol)
+        np.testing.assert_allclose(kernel(sX, Z, dtype=dtype), expected_xz, rtol=rtol, atol=rtol)
+        np.testing.assert_allclose(
+            kernel.diag(sX, dtype=dtype), np.diag(expected), rtol=rtol, atol=rtol
+        )
     row_scales = np.array(scales * 2)[: X.shape[0], None].astype(dtype)
-    np.testing.assert_allclose(kernel(X * row_scales, dtype=dtype), expected, rtol=rtol, atol=0)
+    np.testing.assert_allclose(kernel(X * row_scales, dtype=dtype), expected, rtol=rtol, atol=rtol)
     block = fk.gram_block(kernel, X * row_scales, None, (2, 7), (0, 9), dtype=dtype)
-    np.testing.assert_allclose(block, expected[2:7], rtol=rtol, atol=0)
+    np.testing.assert_allclose(block, expected[2:7], rtol=rtol, atol=rtol)
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
@@ -462,3 +466,18 @@ def test_custom_function_not_finite_at_a_node_is_named(function):
         ValueError, match=f"{function.py_func.__name__}.* (returned (nan|inf)|raised)"
     ):
         fk.NNGP(2, fk.Custom(function, degree=9))(X_SMALL)
+
+
+def test_float64_refinement_can_be_turned_off():
+    """``float64_refinement=0`` gives the unrefined map (snapped cosines, rounded angles): the
+    near-parallel pairs are then off by more than the refined 1e-14, and K(X, X) is the same
+    away from them."""
+    x, u = rng.standard_normal(8), rng.standard_normal(8)
+    X = np.vstack([x, x + 1e-7 * u, rng.standard_normal(8)])
+    exact = precise.network(X[0], X[1], 3)
+    refined = fk.NTK(depth=3)(X)
+    with fk.config.override(float64_refinement=0):
+        unrefined = fk.NTK(depth=3)(X)
+    assert abs(refined[0, 1] - exact) <= 1e-14 * exact
+    assert abs(unrefined[0, 1] - exact) > 1e-12 * exact
+    np.testing.assert_array_equal(unrefined[2], refined[2])
