@@ -141,11 +141,11 @@ def gram_problem(kernel, X, Z, dtype, symmetric, rows=None, columns=None):
         exact_spec, exact_rows_x, exact_rows_z = spec, rows_x, rows_z
     elif dtype == np.float32 and refines:
         exact_spec = kernel.spec(X.shape[1], np.float64)
-        exact_rows_x = _row_data(kernel, exact_spec, X_rows.astype(np.float64), dtype)[0]
+        exact_rows_x = _row_data(kernel, exact_spec, X_rows.astype(np.float64), dtype, False)[0]
         exact_rows_z = (
             exact_rows_x
             if Z_rows is X_rows
-            else _row_data(kernel, exact_spec, Z_rows.astype(np.float64), dtype)[0]
+            else _row_data(kernel, exact_spec, Z_rows.astype(np.float64), dtype, False)[0]
         )
     return core.GramProblem(
         spec=spec,
@@ -267,9 +267,10 @@ def _prepare_out(out, shape, dtype, stacked):
     raise ValueError("out must be C-contiguous (or F-contiguous when 2-D)")
 
 
-def _row_data(kernel, spec, X, dtype):
+def _row_data(kernel, spec, X, dtype, check_rows=True):
     """``(rows, diagonal)`` of the rows of ``X``, both checked finite: every
-    ``|k(x, z)| <= sqrt(k(x, x) k(z, z))`` is then finite, and no map meets ``inf - inf``."""
+    ``|k(x, z)| <= sqrt(k(x, x) k(z, z))`` is then finite, and no map meets ``inf - inf``;
+    with ``check_rows`` also by the kernel's own ``check_rows``."""
     try:
         with np.errstate(over="ignore", invalid="ignore"):  # pure-Python mode: checked below
             rows, values = core.row_data.get(kernel.cacheable)(spec, X)
@@ -277,7 +278,8 @@ def _row_data(kernel, spec, X, dtype):
         raise ValueError(
             f"{kernel!r}: computing k(x, x) raised {type(error).__name__}: {error}"
         ) from error
-    kernel.check_rows(spec, rows)
+    if check_rows:  # not again for the float64 copies of float32 rows
+        kernel.check_rows(spec, rows)
     if not (np.isfinite(values).all() and np.isfinite(rows).all()):
         remedy = "float64, " if dtype == np.float32 else ""
         raise ValueError(

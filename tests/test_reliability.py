@@ -430,6 +430,15 @@ def test_custom_warns_exactly_when_its_error_is_large(scale, degree):
         assert not warned, error
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_custom_checks_each_input_once(dtype):
+    """One estimate (one warning) per input: not again for float32's float64 row copies."""
+    with np.testing.suppress_warnings() as recorder:
+        warnings_seen = recorder.record(fk.QuadratureWarning)
+        fk.NTK(2, fk.Custom(erf, erf_derivative))(3 * X_SMALL, dtype=dtype)
+    assert len(warnings_seen) == 1
+
+
 def test_custom_at_large_input_scale_warns():
     """erf at input scale 3, degree 32: a 64 % error once passed silently."""
     with pytest.warns(fk.QuadratureWarning, match="quadrature error"):
