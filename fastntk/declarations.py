@@ -415,6 +415,9 @@ class Activation:
     parameters = ()
     rows = ()
     has_derivative = True
+    #: Whether ``phi`` exists as an elementwise function (``fastntk.features`` and
+    #: ``FiniteNetwork`` need it; a dual map alone serves the kernels).
+    has_function = True
     cacheable = True
     #: Whether ``phi(s u) = phi(u)`` for every ``s > 0``.
     scale_invariant = False

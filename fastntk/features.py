@@ -253,11 +253,17 @@ def as_generator(seed):
 
 #: An activation and its derivative as functions of NumPy arrays that keep the array's dtype
 #: (``derivative`` None when the activation has none).
-Elementwise = namedtuple("Elementwise", ["function", "derivative"])
+NumpyForms = namedtuple("NumpyForms", ["function", "derivative"])
 
 
 def elementwise(activation):
-    """The ``Elementwise`` of a fastntk activation (an ``Activation`` or its name): the NumPy
-    forms its declaration gives."""
+    """The ``NumpyForms`` of a fastntk activation (an ``Activation`` or its name): the NumPy
+    forms its declaration gives. A ``ValueError`` for a dual map with no elementwise function
+    (``ExpNormalized``, ``Elementwise(fn=None, ...)``)."""
     activation = as_activation(activation)
-    return Elementwise(activation.phi, activation.phi_prime if activation.has_derivative else None)
+    if not activation.has_function:
+        raise ValueError(
+            f"{activation!r} has no elementwise function phi: explicit features and finite "
+            "networks need one (its kernels need only the dual)"
+        )
+    return NumpyForms(activation.phi, activation.phi_prime if activation.has_derivative else None)
