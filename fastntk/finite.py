@@ -10,6 +10,12 @@ As the width grows, its empirical NNGP and NTK converge to ``fastntk.NNGP`` and
 ``fastntk.NTK`` with the same ``depth``, ``activation``, ``w_std``, ``b_std`` (and ``frozen``)
 at the rate ``1 / sqrt(width)``, and the network trained by gradient descent on the squared loss
 tracks the linearised dynamics of kernel regression with the NTK (MATH.md sections 4 and 5).
+
+With ``parameterization="standard"`` (neural-tangents' ``Dense(..., parameterization=
+"standard")``) the network function is the same, but the trained parameters are the scaled
+``w_std W_l / sqrt(n_in)`` and ``b_std b_l`` (biases only when ``b_std > 0``): the empirical NTK
+then converges to ``fastntk.NTK(..., parameterization="standard", width=width)``, and gradient
+descent moves those parameters.
 """
 
 import math
@@ -28,7 +34,7 @@ from ._validation import (
 )
 from .activations import as_activation
 from .features import as_generator, elementwise
-from .network import NTK
+from .network import NTK, PARAMETERIZATIONS
 
 __all__ = ["FiniteNetwork"]
 
@@ -55,6 +61,7 @@ class FiniteNetwork:
         ``(n,)``)
     seed : int, ``numpy.random.Generator`` or None
     dtype : float64 (default) or float32, of the parameters and all computation
+    parameterization : "ntk" (default) or "standard" (see the module docstring)
 
     Examples
     --------
@@ -79,6 +86,7 @@ class FiniteNetwork:
         n_outputs=1,
         seed=None,
         dtype=None,
+        parameterization="ntk",
     ):
         self.n_features = check_int(n_features, "n_features", 1)
         self.width = check_int(width, "width", 1)
@@ -89,6 +97,11 @@ class FiniteNetwork:
         self.frozen = check_int(frozen, "frozen", 0, self.depth)
         self.n_outputs = check_int(n_outputs, "n_outputs", 1)
         self.dtype = resolve_dtype(dtype)
+        if parameterization not in PARAMETERIZATIONS:
+            raise ValueError(
+                f"parameterization must be one of {PARAMETERIZATIONS}, got {parameterization!r}"
+            )
+        self.parameterization = parameterization
         if self.frozen < self.depth and not self.activation.has_derivative:
             raise ValueError(
                 f"a network with activation {self.activation!r} cannot be trained below its "
@@ -115,7 +128,7 @@ class FiniteNetwork:
             f"FiniteNetwork(n_features={self.n_features}, width={self.width}, "
             f"depth={self.depth}, activation={self.activation!r}, w_std={self.w_std}, "
             f"b_std={self.b_std}, frozen={self.frozen}, n_outputs={self.n_outputs}, "
-            f"dtype={self.dtype})"
+            f"dtype={self.dtype}, parameterization={self.parameterization!r})"
         )
 
     # --- the network -------------------------------------------------------------------------
@@ -134,7 +147,7 @@ class FiniteNetwork:
         X, Z = self._check_pair(X, Z)
         last_x = self._forward(X)[0][-1]
         last_z = last_x if Z is None else self._forward(Z)[0][-1]
-        return self._input_share(last_x, last_z)
+        return self._covariance(last_x, last_z)
 
     def empirical_ntk(self, X, Z=None):
         """``<grad f(x), grad f(z)>`` over the trained parameters, at the current parameters.
@@ -142,8 +155,9 @@ class FiniteNetwork:
         With ``df/dW_l = delta_l a_{l-1}^T`` (``delta_l = df/dh_l``, ``a_0 = x``) each layer
         contributes ``(delta_l(x) . delta_l(z)) (w_std^2 a_{l-1}(x) . a_{l-1}(z) / n_{l-1} +
         b_std^2)``, summed over the layers ``frozen + 1 .. depth + 1`` (``delta = 1`` at the
-        output). No per-parameter Jacobian is formed: the memory is that of the activations,
-        ``O((n + m) width depth)``, and of the output.
+        output); in the standard parameterization ``(delta_l(x) . delta_l(z)) (a_{l-1}(x) .
+        a_{l-1}(z) + beta)``, ``beta = 1`` with biases. No per-parameter Jacobian is formed: the
+        memory is that of the activations, ``O((n + m) width depth)``, and of the output.
 
         Returns
         -------
@@ -163,7 +177,7 @@ class FiniteNetwork:
         layers_z = layers_x if Z is None else self._forward(Z)
         trained = range(self.frozen, self.depth + 1)  # 0-based indices of the trained layers
         input_shares = [
-            self._input_share(layers_x[0][layer], layers_z[0][layer]) for layer in trained
+            self._parameter_share(layers_x[0][layer], layers_z[0][layer]) for layer in trained
         ]
         kernels = np.zeros((self.n_outputs, X.shape[0], n_rows_z), dtype=self.dtype)
         for output in range(self.n_outputs):
@@ -212,9 +226,14 @@ class FiniteNetwork:
                 )
             deltas = self._deltas(preactivations, residual)
             for layer in range(self.frozen, self.depth + 1):
+                # The step along the trained parameter (scale W or W itself), stored as W.
                 scale = self.w_std / math.sqrt(inputs[layer].shape[1])
-                self.weights[layer] -= step_size * scale * (deltas[layer].T @ inputs[layer])
-                self.biases[layer] -= step_size * self.b_std * deltas[layer].sum(axis=0)
+                weight_rate = scale if self.parameterization == "ntk" else 1 / scale
+                self.weights[layer] -= step_size * weight_rate * (deltas[layer].T @ inputs[layer])
+                if self.parameterization == "ntk":
+                    self.biases[layer] -= step_size * self.b_std * deltas[layer].sum(axis=0)
+                elif self.b_std > 0:
+                    self.biases[layer] -= step_size / self.b_std * deltas[layer].sum(axis=0)
 
     def infinite_width_prediction(self, X, y, X_test, learning_rate, steps):
         """Predictions at ``X_test`` after ``steps`` steps of ``fit``, for the linearised network
@@ -235,7 +254,15 @@ class FiniteNetwork:
         y = self._check_targets(y, X.shape[0])
         learning_rate = check_positive(learning_rate, "learning_rate")
         steps = check_int(steps, "steps", 0)
-        kernel = NTK(self.depth, self.activation, self.w_std, self.b_std, frozen=self.frozen)
+        kernel = NTK(
+            self.depth,
+            self.activation,
+            self.w_std,
+            self.b_std,
+            frozen=self.frozen,
+            parameterization=self.parameterization,
+            width=self.width,
+        )
         eigenvalues, eigenvectors = scipy.linalg.eigh(kernel(X, dtype=self.dtype))
         if learning_rate * eigenvalues[-1] >= 2:
             raise ValueError(
@@ -278,11 +305,21 @@ class FiniteNetwork:
             deltas[layer] = upstream * self._elementwise.derivative(preactivations[layer])
         return deltas
 
-    def _input_share(self, inputs_x, inputs_z):
+    def _covariance(self, inputs_x, inputs_z):
         """``w_std^2 a(x) . a(z) / n_in + b_std^2`` for the inputs ``a`` of one layer."""
         products = inputs_x @ inputs_z.T
         products *= self.dtype.type(self.w_std**2 / inputs_x.shape[1])
         products += self.dtype.type(self.b_std**2)
+        return products
+
+    def _parameter_share(self, inputs_x, inputs_z):
+        """A layer's ``<dh(x)/dparameters, dh(z)/dparameters>`` per unit: the covariance in
+        the NTK parameterization, ``a(x) . a(z) + beta`` in the standard one."""
+        if self.parameterization == "ntk":
+            return self._covariance(inputs_x, inputs_z)
+        products = inputs_x @ inputs_z.T
+        if self.b_std > 0:
+            products += self.dtype.type(1)
         return products
 
     def _check_rows(self, X, name):

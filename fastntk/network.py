@@ -9,6 +9,14 @@ NTK parameterization, ``depth`` hidden layers::
         Theta_{l+1} = Sigma_{l+1} + w_std^2 Td Theta_l
     NNGP = Sigma_{depth+1},  NTK = Theta_{depth+1}
 
+In neural-tangents' standard parameterization (weights ``N(0, w_std^2 / n_in)`` and biases
+``N(0, b_std^2)`` are the trained parameters; Sohl-Dickstein et al. 2020) ``Sigma`` is the same
+and each layer's parameters contribute ``n_l T_l + beta`` instead of ``Sigma_{l+1}``::
+
+    Theta_1 = x.z + beta,      Theta_{l+1} = width T_l + beta + w_std^2 Td Theta_l
+
+with ``beta = 1`` for a network with biases (``b_std > 0``) and 0 without.
+
 With ``frozen = F`` bottom layers not trained (Arora et al. 2020) the sum that ``Theta`` unrolls
 to starts at ``Sigma_{F+1}``: ``Theta_{F+1} = Sigma_{F+1}``, then the same update; ``F = depth`` is
 the NNGP. ``gram_many`` computes any set of depths and ``F`` values in one pass.
@@ -66,6 +74,9 @@ NetworkParameters = namedtuple(
         "output_depth",  # per output
         "output_slot",  # per output: its slot, or -1 for an NNGP output (Sigma)
         "snap",  # rounding bound of cosines in the computation dtype (see snap_cosine)
+        "standard",  # the standard parameterization: Theta gains the terms below, not Sigma
+        "theta_weight",  # standard: each layer's term of Theta, theta_weight T + theta_bias
+        "theta_bias",  # (width and beta; the first layer's is x.z + theta_bias)
         "rows_per_layer",  # LAYER_QUANTITIES and the activation's own rows
         "activation",  # the activation's parameters: their class selects its dual
     ],
@@ -85,8 +96,11 @@ def _refines_float64(spec):
 
 NetworkParameters.refines_float64 = _refines_float64
 
-#: Rows of ``map_run``'s scratch before the running Thetas: Sigma, the next Sigma, w^2 Td.
-_SIGMA_ROWS = 3
+#: Rows of ``map_run``'s scratch before the running Thetas: Sigma, the next Sigma, w^2 Td, and
+#: the trained layer's own term of Theta (the standard parameterization's; in the NTK
+#: parameterization it is the next Sigma and the row is unused).
+_SIGMA_ROWS = 4
+_CONTRIBUTION = 3
 
 
 def _work_rows(spec):
@@ -103,7 +117,21 @@ class NetworkKernel(Kernel):
         object.__setattr__(self, "depth", check_int(self.depth, "depth", 1, MAX_DEPTH))
         object.__setattr__(self, "activation", as_activation(self.activation))
         object.__setattr__(self, "w_std", check_positive(self.w_std, "w_std"))
-        object.__setattr__(self, "b_std", check_positive(self.b_std, "b_std", allow_zero=True))
+        b_std = 0.0 if self.b_std is None else self.b_std  # neural-tangents' "no biases"
+        object.__setattr__(self, "b_std", check_positive(b_std, "b_std", allow_zero=True))
+        if self.parameterization not in PARAMETERIZATIONS:
+            raise ValueError(
+                f"parameterization must be one of {PARAMETERIZATIONS}, got "
+                f"{self.parameterization!r}"
+            )
+        if self.width is not None:
+            object.__setattr__(self, "width", check_int(self.width, "width", 1))
+
+    @property
+    def theta_terms(self):
+        """What each trained layer adds to Theta beyond the NTK parameterization's ``Sigma``:
+        None, or ``(width, beta)`` in the standard parameterization (the NNGP has none)."""
+        return None
 
     @property
     def cacheable(self):
@@ -126,7 +154,9 @@ class NetworkKernel(Kernel):
         )
 
     def spec(self, n_features, dtype):
-        return _network_spec(self.activation, self.w_std, self.b_std, [self], n_features, dtype)
+        return _network_spec(
+            self.activation, self.w_std, self.b_std, self.theta_terms, [self], n_features, dtype
+        )
 
     @staticmethod
     def stacked(kernels):
@@ -136,33 +166,55 @@ class NetworkKernel(Kernel):
         _check_layer_variances(self.activation, spec, rows, self.frozen_layers < self.depth)
 
 
+#: neural-tangents' names of the parameterizations of ``Dense``.
+PARAMETERIZATIONS = ("ntk", "standard")
+
+
 @dataclass(frozen=True)
 class NNGP(NetworkKernel):
     """Neural network Gaussian process kernel: the output covariance of an infinitely wide
     fully-connected network with ``depth`` hidden layers at initialisation,
     equal to neural-tangents' ``stax.serial(*[Dense(w, W_std, b_std), act] * depth,
-    Dense(1, W_std, b_std))``. The recursion is in this module's docstring."""
+    Dense(1, W_std, b_std))``. The recursion is in this module's docstring. ``b_std`` 0 (or
+    None) is a network without biases. The NNGP is the same in both parameterizations and for
+    every ``width``; both are accepted so that an NNGP and an NTK are written alike."""
 
     depth: int = 1
     activation: Activation = "relu"
     w_std: float = 1.0
     b_std: float = 0.0
+    parameterization: str = "ntk"
+    width: int = None
 
 
 @dataclass(frozen=True)
 class NTK(NetworkKernel):
     """Neural tangent kernel of the same network (see ``NNGP``), with its ``frozen`` bottom
-    layers not trained (0: all layers trained; ``depth``: only the last layer, the NNGP)."""
+    layers not trained (0: all layers trained; ``depth``: only the last layer, the NNGP).
+
+    ``parameterization="standard"`` is neural-tangents' ``Dense(w, W_std, b_std,
+    parameterization="standard")`` with ``w = width`` for every hidden layer: the NTK then
+    grows with ``width`` (the module docstring's recursion), and the network has biases
+    exactly when ``b_std > 0`` (neural-tangents' ``b_std=0.`` biases, trained from zero, are
+    not expressible here). Under ``"ntk"`` the width does not enter and ``width`` is ignored.
+    """
 
     depth: int = 1
     activation: Activation = "relu"
     w_std: float = 1.0
     b_std: float = 0.0
     frozen: int = 0
+    parameterization: str = "ntk"
+    width: int = None
 
     def __post_init__(self):
         super().__post_init__()
         object.__setattr__(self, "frozen", check_int(self.frozen, "frozen", 0, self.depth))
+        if self.parameterization == "standard" and self.width is None:
+            raise ValueError(
+                'parameterization="standard" needs width=, the width of the hidden layers '
+                "(the NTK grows with it)"
+            )
         if self.frozen < self.depth and not self.activation.has_derivative:
             raise ValueError(
                 f"the NTK of {self.activation!r} is not defined (its derivative is not a "
@@ -172,6 +224,12 @@ class NTK(NetworkKernel):
     @property
     def frozen_layers(self):
         return self.frozen
+
+    @property
+    def theta_terms(self):
+        if self.parameterization != "standard" or self.frozen == self.depth:
+            return None
+        return (self.width, 1.0 if self.b_std > 0 else 0.0)
 
 
 @dataclass(frozen=True)
@@ -191,6 +249,20 @@ class NetworkFamily(Kernel):
                     "kernels computed in one pass must share activation, w_std and b_std; "
                     f"got {first!r} and {kernel!r}"
                 )
+        terms = {kernel.theta_terms for kernel in self.kernels} - {None}
+        if len(terms) > 1 or (terms and any(k.theta_terms is None for k in self.ntk_kernels)):
+            raise ValueError(
+                "NTKs computed in one pass must share parameterization and width; got "
+                f"{', '.join(repr(kernel) for kernel in self.ntk_kernels)}"
+            )
+
+    @property
+    def ntk_kernels(self):
+        return [kernel for kernel in self.kernels if kernel.frozen_layers < kernel.depth]
+
+    @property
+    def theta_terms(self):
+        return next((k.theta_terms for k in self.kernels if k.theta_terms is not None), None)
 
     @property
     def n_outputs(self):
@@ -215,7 +287,13 @@ class NetworkFamily(Kernel):
     def spec(self, n_features, dtype):
         first = self.kernels[0]
         return _network_spec(
-            first.activation, first.w_std, first.b_std, self.kernels, n_features, dtype
+            first.activation,
+            first.w_std,
+            first.b_std,
+            self.theta_terms,
+            self.kernels,
+            n_features,
+            dtype,
         )
 
 
@@ -230,14 +308,14 @@ def network_groups(kernels):
     groups = {}
     for kernel in kernels:
         if isinstance(kernel, NetworkKernel):
-            key = ("network", kernel.activation, kernel.w_std, kernel.b_std)
+            key = ("network", kernel.activation, kernel.w_std, kernel.b_std, kernel.theta_terms)
         else:
             key = ("single", id(kernel))
         groups.setdefault(key, []).append(kernel)
     return list(groups.values())
 
 
-def _network_spec(activation, w_std, b_std, kernels, n_features, dtype):
+def _network_spec(activation, w_std, b_std, theta_terms, kernels, n_features, dtype):
     dtype = np.dtype(dtype)
     frozen = [kernel.frozen_layers for kernel in kernels]
     depths = [kernel.depth for kernel in kernels]
@@ -254,6 +332,9 @@ def _network_spec(activation, w_std, b_std, kernels, n_features, dtype):
         np.array(depths, dtype=np.int64),
         np.array(output_slot, dtype=np.int64),
         dtype.type(cosine_tolerance(n_features, dtype)),
+        np.bool_(theta_terms is not None),
+        dtype.type(w_std**2 if theta_terms is None else theta_terms[0]),
+        dtype.type(b_std**2 if theta_terms is None else theta_terms[1]),
         np.int64(len(LAYER_QUANTITIES) + len(activation.rows)),
         activation_spec,
     )
@@ -293,6 +374,7 @@ def _recursion(spec, length, work, rows_x, i, rows_z, j, diagonal, out, oi, oj):
         sigma = work[current, :length]
         next_sigma = work[1 - current, :length]  # Sigma_{layer + 1}, once the step is done
         derivative = work[2, :length]
+        contribution = work[_CONTRIBUTION, :length] if spec.standard else next_sigma
         if diagonal:
             for t in range(length):
                 variance = sigma[t]
@@ -312,30 +394,35 @@ def _recursion(spec, length, work, rows_x, i, rows_z, j, diagonal, out, oi, oj):
             value, slope = activation_dual(activation, sigma[t], c, x, z)
             next_sigma[t] = spec.w_var * value + spec.b_var
             derivative[t] = spec.w_var * slope
+            if spec.standard:
+                contribution[t] = spec.theta_weight * value + spec.theta_bias
         current = 1 - current
-        _step_thetas(spec, layer, next_sigma, derivative, work, length, out, oi, oj)
+        _step_thetas(spec, layer, next_sigma, contribution, derivative, work, length, out, oi, oj)
 
 
 @shared
 def _start_thetas(spec, work, length):
-    """``Theta_1 = Sigma_1`` (``work[0]``) for the slots with no frozen layer."""
+    """``Theta_1`` for the slots with no frozen layer: ``Sigma_1`` (``work[0]``), or in the
+    standard parameterization the first layer's term (``work[_CONTRIBUTION]``)."""
+    first = work[_CONTRIBUTION, :length] if spec.standard else work[0, :length]
     for s in range(spec.slot_frozen.shape[0]):
         if spec.slot_frozen[s] == 0:
-            _copy(work[0, :length], work[_SIGMA_ROWS + s, :length])
+            _copy(first, work[_SIGMA_ROWS + s, :length])
 
 
 @shared
-def _step_thetas(spec, layer, next_sigma, derivative, work, length, out, oi, oj):
-    """After ``layer``: each slot's ``Theta_{layer+1}`` from ``Sigma_{layer+1}`` and
-    ``w^2 Td``, and the outputs of depth ``layer`` written to ``out``."""
+def _step_thetas(spec, layer, next_sigma, contribution, derivative, work, length, out, oi, oj):
+    """After ``layer``: each slot's ``Theta_{layer+1}`` from the trained layer's term
+    ``contribution`` (``Sigma_{layer+1}`` in the NTK parameterization) and ``w^2 Td``, and the
+    outputs of depth ``layer`` written to ``out``."""
     for s in range(spec.slot_frozen.shape[0]):
         frozen = spec.slot_frozen[s]
         theta = work[_SIGMA_ROWS + s, :length]
         if frozen < layer:
             for t in range(length):
-                theta[t] = next_sigma[t] + derivative[t] * theta[t]
+                theta[t] = contribution[t] + derivative[t] * theta[t]
         elif frozen == layer:
-            _copy(next_sigma, theta)
+            _copy(contribution, theta)
     for k in range(spec.output_depth.shape[0]):
         if spec.output_depth[k] == layer:
             slot = spec.output_slot[k]
@@ -348,6 +435,10 @@ def _network_map_run(spec, dots, rows_x, i, rows_z, j, work, out, oi, oj):
     sigma = work[0, :length]
     for t in range(length):
         sigma[t] = spec.w_var * dots[t] * spec.inverse_d + spec.b_var
+    if spec.standard:
+        first = work[_CONTRIBUTION, :length]
+        for t in range(length):
+            first[t] = dots[t] + spec.theta_bias
     _recursion(spec, length, work, rows_x, i, rows_z, j, np.bool_(False), out, oi, oj)
 
 
@@ -399,6 +490,7 @@ def _angular_refine(spec, A, a, B, b, rows_a, rows_b, dots, work, out, oi, oj):
         remaining = math.atan2(sine, -sxz)
     gap = scale * pair.norm_gap
     work[0, 0] = sxz
+    work[_CONTRIBUTION, 0] = pair.dot + spec.theta_bias
     _start_thetas(spec, work, 1)
     for layer in range(1, spec.depth + 1):
         value, slope, deficit, variance_slope = activation_angle_dual(
@@ -406,7 +498,9 @@ def _angular_refine(spec, A, a, B, b, rows_a, rows_b, dots, work, out, oi, oj):
         )
         work[1, 0] = spec.w_var * value + spec.b_var
         work[2, 0] = spec.w_var * slope
-        _step_thetas(spec, layer, work[1, :1], work[2, :1], work, 1, out, oi, oj)
+        work[_CONTRIBUTION, 0] = spec.theta_weight * value + spec.theta_bias
+        contribution = work[_CONTRIBUTION, :1] if spec.standard else work[1, :1]
+        _step_thetas(spec, layer, work[1, :1], contribution, work[2, :1], work, 1, out, oi, oj)
         if layer == spec.depth:
             break
         base = spec.rows_per_layer * layer
@@ -460,6 +554,7 @@ def _network_row_data(spec, X):
         for k in range(X.shape[1]):
             total += X[i, k] * X[i, k]
         work[0, i] = spec.w_var * total * spec.inverse_d + spec.b_var
+        work[_CONTRIBUTION, i] = total + spec.theta_bias
     out = np.empty((spec.output_depth.shape[0], 1, n), dtype=X.dtype)
     start = np.int64(0)  # a variable: a literal 0 would compile another specialisation
     _recursion(spec, n, work, rows, start, rows, start, np.bool_(True), out, start, start)
