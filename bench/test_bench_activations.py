@@ -11,7 +11,8 @@ Activations that ``fastntk.activations`` does not have (or whose constructor doe
 these arguments) are skipped, not failed. Before timing, each Gram matrix is checked on a small
 input: finite, and float32 within 1e-3 of float64 (relative to the largest entry); a ratio for
 a wrong matrix means nothing. ``Elementwise`` (when present) is timed with a dual written by
-the user as Numba functions, for ``phi(u) = exp(u / 2)``.
+the user as Numba functions, for ``phi(u) = 0.5 exp(0.4 u)``: the built-in ``Exp(0.5, 0.4)``,
+whose matrix it is checked against.
 
 Run: ``pytest bench/test_bench_activations.py`` (``--benchmark-json=FILE`` to keep the
 ratios); ``FASTNTK_BENCH_N=1000`` for a quick one.
@@ -72,24 +73,25 @@ NNGP_ACTIVATIONS = [
 ]
 REFERENCE = "ReLU"
 
-#: The user's activation for ``Elementwise``: phi(u) = exp(SCALE u).
-SCALE = 0.5
+#: The user's activation for ``Elementwise``: phi(u) = A exp(B u), the same function as the
+#: built-in ``Exp(A, B)``, whose Gram matrix it must reproduce.
+A, B = 0.5, 0.4
 
 
 @numba.njit
 def exp_nngp_dual(cov12, var1, var2):
-    """``E[exp(a u) exp(a v)] = exp(a^2 (var1 + var2 + 2 cov12) / 2)``, a = SCALE."""
-    return math.exp(0.5 * SCALE * SCALE * (var1 + var2 + 2.0 * cov12))
+    """``E[phi(u) phi(v)] = A^2 exp(B^2 (var1 + var2 + 2 cov12) / 2)``."""
+    return A * A * math.exp(0.5 * B * B * (var1 + var2 + 2.0 * cov12))
 
 
 @numba.njit
 def exp_ntk_dual(cov12, var1, var2):
-    """``E[phi'(u) phi'(v)] = a^2 E[phi(u) phi(v)]``: phi' = a phi."""
-    return SCALE * SCALE * math.exp(0.5 * SCALE * SCALE * (var1 + var2 + 2.0 * cov12))
+    """``E[phi'(u) phi'(v)] = B^2 E[phi(u) phi(v)]``, as phi' = B phi."""
+    return B * B * A * A * math.exp(0.5 * B * B * (var1 + var2 + 2.0 * cov12))
 
 
 def exp_phi(u):
-    return np.exp(SCALE * u)
+    return A * np.exp(B * u)
 
 
 def construct(label, class_name, args, kwargs):
@@ -165,7 +167,13 @@ def test_ntk(benchmark, spec, dtype):
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda dtype: np.dtype(dtype).name)
 def test_ntk_elementwise_user_dual(benchmark, dtype):
     kernel = checked(fk.NTK(depth=DEPTH, activation=elementwise()), "Elementwise")
-    timed(benchmark, kernel, "Elementwise(exp(u/2), user dual)", "ntk", dtype)
+    builtin = getattr(activations, "Exp", None)
+    if builtin is not None:
+        X = data(CHECK_ROWS, np.float64)
+        expected = fk.gram(fk.NTK(depth=DEPTH, activation=builtin(A, B)), X)
+        difference = np.max(np.abs(fk.gram(kernel, X) - expected)) / np.max(np.abs(expected))
+        assert difference < 1e-12, f"the user's dual differs from Exp({A}, {B}) by {difference}"
+    timed(benchmark, kernel, f"Elementwise(user dual of Exp({A},{B}))", "ntk", dtype)
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda dtype: np.dtype(dtype).name)
