@@ -280,3 +280,46 @@ def test_a_solver_that_cannot_use_the_gpu_says_so():
     with pytest.warns(fk.backends.DeviceWarning, match="kernel products on the CPU"):
         gpu.fit(X, y)
     np.testing.assert_allclose(gpu.predict(Z), cpu.fit(X, y).predict(Z), rtol=1e-10)
+
+
+def _closed_form_kernels():
+    """Each closed-form activation of ``fastntk.activations`` beyond ``cases.ACTIVATIONS``, and
+    the standard parameterization, as one NTK (NNGP where the NTK is not defined)."""
+    A = fk.activations
+    activations = [
+        A.Erf(0.7, 1.3, 0.2),
+        A.SigmoidLike(),
+        A.Gelu(),
+        A.Sin(1.2, 0.8, 0.3),
+        A.Cos(1.1, 0.9, 0.4),
+        A.Rbf(0.7),
+        A.Exp(0.5, 0.4),
+        A.Gaussian(1.0, -0.8),
+        A.Gabor(),
+        A.ExpNormalized(),
+        A.Polynomial([0.3, -0.5, 0.2, 0.1]),
+        A.Monomial(3),
+        A.Hermite(3),
+        A.RectifiedMonomial(3),
+    ]
+    kernels = [fk.NTK(2, activation, 1.4, 0.3, frozen=1) for activation in activations]
+    kernels += [fk.NNGP(2, A.Sign(), 1.4, 0.3), fk.NNGP(2, A.RectifiedMonomial(0))]
+    kernels += [
+        fk.NTK(3, "relu", 1.4, 0.3, parameterization="standard", width=64),
+        fk.NTK(2, A.Gelu(), 0.8, 0.0, frozen=1, parameterization="standard", width=1000),
+    ]
+    return kernels
+
+
+CLOSED_FORM_KERNELS = _closed_form_kernels()
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["float64", "float32"])
+@pytest.mark.parametrize("kernel", CLOSED_FORM_KERNELS, ids=repr)
+def test_closed_form_activations_match_cpu(kernel, dtype):
+    """The duals of the closed-form activations and the standard parameterization compile for
+    the GPU from the same declarations and give the CPU's K(X, Z) and K(X, X)."""
+    for Z_or_none in (Z, None):
+        got = fk.gram(kernel, X, Z_or_none, dtype=dtype, device="cuda")
+        expected = fk.gram(kernel, X, Z_or_none, dtype=dtype)
+        assert_scaled_close(got, expected, _scale(kernel, X, Z_or_none), RTOL[dtype], repr(kernel))
