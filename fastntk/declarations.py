@@ -69,7 +69,9 @@ z)) - T`` without cancellation, and the constant ``dT(x, x) / dsxx`` (its ``T(x,
 in ``sxx``); near-parallel entries then carry each layer's angle accurately in float64.
 ``scale_invariant = True`` says that ``phi(s u) = phi(u)`` for ``s > 0``. ``parameters`` and
 ``parameter_values(self, dtype)`` are as for kernels; ``name`` (optional) makes it reachable by
-that string.
+that string. An activation whose maths is made of functions its instances hold
+(``Elementwise``) sets ``declared_per_instance = True`` and returns from ``spec`` the parameters
+of a declaration it makes for them.
 """
 
 import inspect
@@ -415,6 +417,8 @@ class Activation:
     parameters = ()
     rows = ()
     has_derivative = True
+    #: Why the NTK is not defined, when ``has_derivative`` is False.
+    missing_derivative = "its derivative is not a function"
     #: Whether ``phi`` exists as an elementwise function (``fastntk.features`` and
     #: ``FiniteNetwork`` need it; a dual map alone serves the kernels).
     has_function = True
@@ -433,7 +437,7 @@ class Activation:
         names = cls.__dict__.get("name")
         for name in (names,) if isinstance(names, str) else names or ():
             Activation.named[name.lower()] = cls
-        if not _declares(cls, _ACTIVATION_DECLARATION):
+        if cls.__dict__.get("declared_per_instance") or not _declares(cls, _ACTIVATION_DECLARATION):
             return
         what = "activation"
         fields = _names(cls, what, "parameters")

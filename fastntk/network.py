@@ -217,8 +217,8 @@ class NTK(NetworkKernel):
             )
         if self.frozen < self.depth and not self.activation.has_derivative:
             raise ValueError(
-                f"the NTK of {self.activation!r} is not defined (its derivative is not a "
-                "function); use NNGP, or NTK with frozen=depth"
+                f"the NTK of {self.activation!r} is not defined ("
+                f"{self.activation.missing_derivative}); use NNGP, or NTK with frozen=depth"
             )
 
     @property

@@ -234,12 +234,13 @@ class Elementwise(Activation):
 
     ``nngp_dual(cov12, var1, var2)`` is ``T = E[phi(u) phi(v)]`` and ``ntk_dual(cov12, var1,
     var2)`` is ``Td = E[phi'(u) phi'(v)]``, for ``(u, v) ~ N(0, [[var1, cov12], [cov12,
-    var2]])``: ``numba.njit`` functions of three floats returning one float, called in the
-    compiled tile loop (on the diagonal with ``cov12 = var1 = var2``). Without ``ntk_dual``
-    only the NNGP is defined (neural-tangents would differentiate ``nngp_fn``; by Price's
-    theorem ``Td = dT / dcov12``). ``fn`` is ``phi`` as a NumPy function, and ``derivative``
-    ``phi'``, for ``fastntk.features`` and ``FiniteNetwork`` (None: they refuse the activation).
-    Gram matrices with these duals are compiled per function, and run on the CPU only.
+    var2]])``: ``numba.njit`` functions of three floats returning one float, compiled into the
+    tile loop (on the diagonal ``cov12 = var1 = var2``), and into the GPU kernel where Numba's
+    CUDA target compiles them. Without ``ntk_dual`` only the NNGP is defined (neural-tangents
+    would differentiate ``nngp_fn``; by Price's theorem ``Td = dT / dcov12``). ``fn`` is
+    ``phi`` as a NumPy function, and ``derivative`` ``phi'``, for ``fastntk.features`` and
+    ``FiniteNetwork`` (None: they refuse the activation). Gram matrices with these duals are
+    compiled in each process (not cached on disk).
 
     Example, the activation ``phi(u) = exp(u)``: ``T = exp((var1 + var2) / 2 + cov12) = Td``::
 
@@ -252,9 +253,9 @@ class Elementwise(Activation):
     ntk_dual: object = None
     derivative: object = None
 
-    parameters = ("nngp_dual", "ntk_dual")
+    declared_per_instance = True
     cacheable = False
-    cuda_unavailable = "Elementwise activations run on the CPU only"
+    missing_derivative = "it has no ntk_dual"
 
     def __post_init__(self):
         for name in ("fn", "derivative"):
@@ -279,11 +280,8 @@ class Elementwise(Activation):
     def has_function(self):
         return self.fn is not None
 
-    def parameter_values(self, dtype):
-        return self.nngp_dual, self.ntk_dual if self.ntk_dual is not None else self.nngp_dual
-
-    def dual(p, sxz, c, x, z):
-        return p.nngp_dual(sxz, x.variance, z.variance), p.ntk_dual(sxz, x.variance, z.variance)
+    def spec(self, dtype):
+        return _declared_duals(self.nngp_dual, self.ntk_dual).Parameters()
 
     def phi(self, u):
         return np.asarray(self.fn(u), dtype=u.dtype)
@@ -295,6 +293,31 @@ class Elementwise(Activation):
                 "empirical NTK of a finite network"
             )
         return np.asarray(self.derivative(u), dtype=u.dtype)
+
+
+@functools.cache
+def _declared_duals(nngp_dual, ntk_dual):
+    """The declaration of an ``Elementwise``'s duals: the user's functions are constants of
+    its ``dual``, so each backend compiles them into its own code (a function passed as a
+    parameter would be a first-class function value, which the CUDA target cannot call)."""
+    slope_dual = ntk_dual if ntk_dual is not None else _no_slope
+
+    def dual(p, sxz, c, x, z):
+        return nngp_dual(sxz, x.variance, z.variance), slope_dual(sxz, x.variance, z.variance)
+
+    def phi(self, u):
+        raise TypeError("the compiled duals of an Elementwise activation have no phi")
+
+    return type(
+        "ElementwiseDuals",
+        (Activation,),
+        {"dual": dual, "phi": phi, "has_derivative": False, "__module__": __name__},
+    )
+
+
+@numba.njit
+def _no_slope(cov12, var1, var2):
+    return 0.0 * cov12
 
 
 def _check_dual_function(function, name):

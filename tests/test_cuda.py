@@ -8,6 +8,7 @@ stages. Entries are compared with the CPU's relative to their natural scale
 ``sqrt(K(x, x) K(z, z))``: 1e-12 in float64 and 1e-5 in float32 (issue 6).
 """
 
+import math
 import os
 import subprocess
 import sys
@@ -282,6 +283,17 @@ def test_a_solver_that_cannot_use_the_gpu_says_so():
     np.testing.assert_allclose(gpu.predict(Z), cpu.fit(X, y).predict(Z), rtol=1e-10)
 
 
+@numba.njit
+def _exp_dual(cov12, var1, var2):
+    """``Exp(0.5, 0.4)``'s ``T``, as a user would write it for ``Elementwise``."""
+    return 0.25 * math.exp(0.16 * (0.5 * (var1 + var2) + cov12))
+
+
+@numba.njit
+def _exp_slope(cov12, var1, var2):
+    return 0.04 * math.exp(0.16 * (0.5 * (var1 + var2) + cov12))
+
+
 def _closed_form_kernels():
     """Each closed-form activation of ``fastntk.activations`` beyond ``cases.ACTIVATIONS``, and
     the standard parameterization, as one NTK (NNGP where the NTK is not defined)."""
@@ -304,6 +316,7 @@ def _closed_form_kernels():
     ]
     kernels = [fk.NTK(2, activation, 1.4, 0.3, frozen=1) for activation in activations]
     kernels += [fk.NNGP(2, A.Sign(), 1.4, 0.3), fk.NNGP(2, A.RectifiedMonomial(0))]
+    kernels += [fk.NTK(2, A.Elementwise(None, _exp_dual, _exp_slope), 1.4, 0.3)]
     kernels += [
         fk.NTK(3, "relu", 1.4, 0.3, parameterization="standard", width=64),
         fk.NTK(2, A.Gelu(), 0.8, 0.0, frozen=1, parameterization="standard", width=1000),
