@@ -11,6 +11,7 @@ is stamped with all of the package's source files: an edit anywhere in fastntk r
 
 import functools
 import pathlib
+import pickle
 
 from numba import njit
 from numba.extending import overload
@@ -28,16 +29,30 @@ _PACKAGE_STAMP = _package_stamp()
 
 
 def _cached(decorator):
-    """``decorator`` (a caching ``njit``) with the cache stamped by all package sources."""
+    """``decorator`` (a caching ``njit``) with the cache stamped by all package sources, and
+    an index that names a class this version no longer has (a spec class renamed since the
+    cache was written) read as empty: stale, not an error."""
 
     def decorate(function):
         dispatcher = decorator(function)
         cache_file = getattr(getattr(dispatcher, "_cache", None), "_cache_file", None)
         if hasattr(cache_file, "_source_stamp"):  # Numba internals: if they change, skip
             cache_file._source_stamp = _PACKAGE_STAMP
+            cache_file._load_index = _stale_when_unreadable(cache_file._load_index)
         return dispatcher
 
     return decorate
+
+
+def _stale_when_unreadable(load_index):
+    @functools.wraps(load_index)
+    def load(*args, **kwargs):
+        try:
+            return load_index(*args, **kwargs)
+        except (AttributeError, ImportError, pickle.UnpicklingError):
+            return {}
+
+    return load
 
 
 #: Small scalar or serial functions of plain numbers and arrays, callable from any compiled

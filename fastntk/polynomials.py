@@ -20,6 +20,7 @@ import numpy.polynomial.hermite_e as hermite_e
 
 from ._math import acos, sin_of_acos
 from ._validation import check_int, check_real
+from .basic_activations import ReLU, Step
 from .declarations import Activation
 
 __all__ = ["Hermite", "Monomial", "Polynomial", "RectifiedMonomial"]
@@ -157,13 +158,14 @@ class RectifiedMonomial(Activation):
     order ``degree``: ``T = (sx sz)^n J_n(theta) / (2 pi)`` and, by Price's theorem,
     ``Td = n^2 (sx sz)^(n-1) J_(n-1)(theta) / (2 pi)``, with ``J_0 = pi - theta``, ``J_1 = sin
     theta + (pi - theta) cos theta`` and ``J_n = (2n - 1) cos theta J_(n-1) + (n - 1)^2 sin^2
-    theta J_(n-2)``. Degree 0 is the step (NNGP only) and degree 1 the ReLU (``ReLU`` also
-    refines near-parallel entries through their angle, which this general form does not).
+    theta J_(n-2)``. Degree 0 is the step (NNGP only) and degree 1 the ReLU, whose duals have
+    an infinite slope at ``theta = 0`` and are computed by ``Step``'s and ``ReLU``'s
+    declarations (with their angle refinement); from degree 2 on the slope is finite.
     """
 
     degree: int
 
-    parameters = ("degree",)
+    declared_per_instance = True
 
     def __post_init__(self):
         object.__setattr__(self, "degree", check_int(self.degree, "degree", 0, MAX_DEGREE))
@@ -172,31 +174,16 @@ class RectifiedMonomial(Activation):
     def has_derivative(self):
         return self.degree > 0
 
-    def parameter_values(self, dtype):
-        return (self.degree,)
+    @property
+    def scale_invariant(self):
+        return self.degree == 0
 
-    def dual(p, sxz, c, x, z):
-        sine = sin_of_acos(c)
-        previous = type(c)(0)
-        current = type(c)(math.pi) - acos(c)  # J_0
-        if p.degree > 0:
-            previous = current
-            current = sine + previous * c  # J_1
-        for n in range(2, p.degree + 1):
-            previous, current = (
-                current,
-                (2 * n - 1) * c * current + (n - 1) * (n - 1) * sine * sine * previous,
-            )
-        scale = type(c)(1)
-        for _ in range(p.degree - 1):
-            scale *= x.root * z.root
-        inverse_two_pi = type(c)(0.5 / math.pi)
-        if p.degree == 0:
-            return current * inverse_two_pi, type(c)(0)
-        return (
-            scale * x.root * z.root * current * inverse_two_pi,
-            p.degree * p.degree * scale * previous * inverse_two_pi,
-        )
+    def spec(self, dtype):
+        if self.degree == 0:
+            return Step().spec(dtype)
+        if self.degree == 1:
+            return ReLU().spec(dtype)
+        return _RectifiedPower(self.degree).spec(dtype)
 
     def phi(self, u):
         positive = u >= 0
@@ -208,3 +195,32 @@ class RectifiedMonomial(Activation):
         positive = u >= 0
         power = np.power(np.where(positive, u, 0), self.degree - 1) if self.degree > 1 else 1.0
         return np.where(positive, self.degree * power, 0).astype(u.dtype)
+
+
+@dataclass(frozen=True)
+class _RectifiedPower(RectifiedMonomial):
+    """The declaration of ``RectifiedMonomial`` from degree 2 on."""
+
+    parameters = ("degree",)
+    spec = Activation.spec
+
+    def parameter_values(self, dtype):
+        return (self.degree,)
+
+    def dual(p, sxz, c, x, z):
+        sine = sin_of_acos(c)
+        previous = type(c)(math.pi) - acos(c)  # J_0
+        current = sine + previous * c  # J_1
+        for n in range(2, p.degree + 1):
+            previous, current = (
+                current,
+                (2 * n - 1) * c * current + (n - 1) * (n - 1) * sine * sine * previous,
+            )
+        scale = type(c)(1)
+        for _ in range(p.degree - 1):
+            scale *= x.root * z.root
+        inverse_two_pi = type(c)(0.5 / math.pi)
+        return (
+            scale * x.root * z.root * current * inverse_two_pi,
+            p.degree * p.degree * scale * previous * inverse_two_pi,
+        )

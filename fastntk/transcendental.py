@@ -336,6 +336,8 @@ class ExpNormalized(Activation):
 
     def __post_init__(self):
         _check_reals(self, ("gamma", "shift"))
+        # gamma < 0 makes T negative where the rows are anti-parallel: not a kernel.
+        object.__setattr__(self, "gamma", check_positive(self.gamma, "gamma", allow_zero=True))
         if not isinstance(self.do_clip, (bool, np.bool_)):
             raise TypeError(f"do_clip must be True or False, got {self.do_clip!r}")
 
