@@ -14,6 +14,7 @@ capability ``--cc`` (8.0 by default) for that lookup only.
 """
 
 import argparse
+import math
 import pathlib
 import re
 import subprocess
@@ -35,6 +36,31 @@ KERNELS = [
     fk.NTK(depth=3),
     fk.NNGP(depth=2, activation="erf"),
     fk.NTK(depth=2, activation="abs", frozen=1),
+    fk.NTK(depth=2, activation="gelu", b_std=0.3, parameterization="standard", width=64),
+    fk.NNGP(depth=2, activation="sign"),
+]
+ACTIVATIONS = fk.activations
+
+
+@numba.njit
+def _exp_dual(cov12, var1, var2):
+    return 0.25 * math.exp(0.16 * (0.5 * (var1 + var2) + cov12))
+
+
+KERNELS.append(fk.NTK(depth=2, activation=ACTIVATIONS.Elementwise(None, _exp_dual, _exp_dual)))
+KERNELS += [
+    fk.NTK(depth=2, activation=activation, b_std=0.3)
+    for activation in (
+        ACTIVATIONS.Erf(0.7, 1.3, 0.2),
+        ACTIVATIONS.Sin(1.2, 0.8, 0.3),
+        ACTIVATIONS.Rbf(0.7),
+        ACTIVATIONS.Exp(0.5, 0.4),
+        ACTIVATIONS.Gaussian(1.0, -0.8),
+        ACTIVATIONS.Gabor(),
+        ACTIVATIONS.ExpNormalized(),
+        ACTIVATIONS.Polynomial([0.3, -0.5, 0.2, 0.1]),
+        ACTIVATIONS.RectifiedMonomial(3),
+    )
 ]
 
 
