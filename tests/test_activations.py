@@ -1379,3 +1379,21 @@ def test_names():
         A.as_activation("swish")
     assert "sigmoid_like" in str(error.value) and "swish" in str(error.value)
     assert A.Erf() == A.Erf(1, 1, 0)
+
+
+def test_estimators_take_the_new_activations():
+    """``KernelRegressor`` and ``KernelClassifier`` with a new activation (and the standard
+    parameterization) predict what kernel ridge regression with that Gram matrix gives,
+    written out in NumPy."""
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((30, 4))
+    X_test = rng.standard_normal((7, 4))
+    y = np.sin(X[:, 0]) + 0.1 * rng.standard_normal(30)
+    kernel = fk.NTK(2, A.Gelu(), 1.2, 0.2, parameterization="standard", width=100)
+    model = fk.KernelRegressor(kernel=kernel, alpha=0.5).fit(X, y)
+    K = kernel(X)
+    expected = kernel(X_test, X) @ np.linalg.solve(K + 0.5 * np.eye(30), y)
+    np.testing.assert_allclose(model.predict(X_test), expected, rtol=1e-9, atol=1e-12)
+    labels = (X[:, 1] > 0).astype(int)
+    classifier = fk.KernelClassifier(kernel=fk.NNGP(3, A.Sign()), alpha=0.1).fit(X, labels)
+    assert classifier.score(X, labels) == 1.0
