@@ -75,6 +75,7 @@ of a declaration it makes for them.
 """
 
 import inspect
+import itertools
 from collections import namedtuple
 
 import numpy as np
@@ -205,12 +206,22 @@ def _names(cls, what, attribute, reserved=()):
 
 def _parameters_class(cls, fields, rows_class):
     """The namedtuple of a declaration's numbers, named ``<class>.Parameters`` so that it
-    pickles by name (Numba's disk cache records the types of compiled signatures)."""
-    parameters_class = namedtuple(f"{cls.__name__}Parameters", fields)
+    pickles by name (Numba's disk cache records the types of compiled signatures).
+
+    Numba also names compiled code after the argument types, so a class declared outside
+    fastntk gets a type name of its own: declared again (a notebook cell run twice), it must
+    not run the code compiled for the first declaration."""
+    type_name = f"{cls.__name__}Parameters"
+    if not declared_in_fastntk(cls):
+        type_name += f"_{next(_outside_declarations)}"
+    parameters_class = namedtuple(type_name, fields)
     parameters_class.__module__ = cls.__module__
     parameters_class.__qualname__ = f"{cls.__qualname__}.Parameters"
     parameters_class.Rows = rows_class
     return parameters_class
+
+
+_outside_declarations = itertools.count()
 
 
 def numbers(values, fields, dtype, owner):

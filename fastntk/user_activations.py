@@ -3,6 +3,7 @@
 
 import functools
 import inspect
+import itertools
 import math
 import warnings
 from dataclasses import dataclass
@@ -295,6 +296,9 @@ class Elementwise(Activation):
         return np.asarray(self.derivative(u), dtype=u.dtype)
 
 
+_declaration_numbers = itertools.count()
+
+
 @functools.cache
 def _declared_duals(nngp_dual, ntk_dual):
     """The declaration of an ``Elementwise``'s duals: the user's functions are constants of
@@ -308,8 +312,10 @@ def _declared_duals(nngp_dual, ntk_dual):
     def phi(self, u):
         raise TypeError("the compiled duals of an Elementwise activation have no phi")
 
+    # A name of its own: Numba names compiled code after its argument types, so two classes
+    # of one name would share each other's compiled duals in a process.
     return type(
-        "ElementwiseDuals",
+        f"ElementwiseDuals{next(_declaration_numbers)}",
         (Activation,),
         {"dual": dual, "phi": phi, "has_derivative": False, "__module__": __name__},
     )

@@ -1397,3 +1397,19 @@ def test_estimators_take_the_new_activations():
     labels = (X[:, 1] > 0).astype(int)
     classifier = fk.KernelClassifier(kernel=fk.NNGP(3, A.Sign()), alpha=0.1).fit(X, labels)
     assert classifier.score(X, labels) == 1.0
+
+
+def test_elementwise_of_different_duals_in_one_process():
+    """Each pair of user duals has its own compiled code: an ``Elementwise`` made after
+    another computes its own duals (here ``Exp(0.5, 0.4)``'s after a steeper one's)."""
+    steep = numba.njit(
+        lambda cov12, var1, var2: 1.21 * math.exp(4.0 * (0.5 * (var1 + var2) + cov12))
+    )
+    X = np.random.default_rng(5).standard_normal((5, 3))
+    steep_kernel = fk.NNGP(1, A.Elementwise(None, steep))(X)
+    gentle = numba.njit(
+        lambda cov12, var1, var2: 0.25 * math.exp(0.16 * (0.5 * (var1 + var2) + cov12))
+    )
+    gentle_kernel = fk.NNGP(1, A.Elementwise(None, gentle))(X)
+    np.testing.assert_allclose(gentle_kernel, fk.NNGP(1, A.Exp(0.5, 0.4))(X), rtol=1e-14)
+    assert not np.allclose(steep_kernel, gentle_kernel)

@@ -257,3 +257,30 @@ def test_an_activation_may_not_rename_the_layer_quantities():
 
             def phi_prime(self, u):
                 return np.ones_like(u)
+
+
+def _scaled_dot_family(factor):
+    """A kernel family ``k = factor x . z`` declared anew on each call, under one name (as a
+    notebook cell run twice declares it)."""
+
+    @dataclass(frozen=True)
+    class ScaledDot(ScalarKernel):
+        def parameter_values(self, n_features, dtype):
+            return ()
+
+        def value(p, dot, x, z):
+            return factor * dot
+
+        def diagonal(p, x):
+            return 0.0
+
+    return ScaledDot
+
+
+def test_a_family_declared_again_runs_its_own_maths():
+    """Two declarations of one class name with different maps each compute their own (Numba
+    names compiled code after the argument types: the second must not reuse the first's)."""
+    X = np.random.default_rng(4).standard_normal((5, 3))
+    for factor in (1.0, 2.0, -0.5):
+        K = fk.gram(_scaled_dot_family(factor)(), X)
+        np.testing.assert_allclose(K[0, 1:], factor * (X[1:] @ X[0]), rtol=1e-14)
