@@ -1,0 +1,143 @@
+"""neural-tangents' infinite-width kernels for the cases ``compare_peers.py --exactness`` writes.
+
+    nt-venv/bin/python scripts/nt_reference.py CASE_DIR
+
+This script runs under neural-tangents' own Python (its JAX needs NumPy < 2, fastntk's
+environment has NumPy 2), so it imports neither fastntk nor anything of this repository: it
+reads plain files and writes plain files. ``compare_peers.py`` runs it in a subprocess; see that
+script's docstring for how to install neural-tangents.
+
+Input, in ``CASE_DIR``:
+
+- ``inputs.npz``: float64 arrays ``<set>/X`` (n, d) and ``<set>/Z`` (m, d), one pair per input set;
+- ``cases.json``: ``{"networks": [network, ...]}``, each network a dict with ``id``, ``inputs``
+  (an input set), ``activation`` (``{"name": <a neural_tangents.stax layer>, "kwargs": {...}}``),
+  ``W_std``, ``b_std`` (``null``: no biases), ``parameterization`` (``"ntk"`` or ``"standard"``),
+  ``width`` and ``depths`` (a list of hidden-layer counts), and optionally ``kernel_fn_kwargs``
+  (keyword arguments of the ``kernel_fn`` call on the inputs, e.g. ``{"diagonal_spatial": true}``)
+  and ``"serial": true``.
+
+Output, in the same folder: ``results.npz`` with, per network ``id`` and depth ``L``, the kernels
+of ``stax.serial(*[Dense(width, W_std, b_std, parameterization=P), activation] * L,
+Dense(1, W_std, b_std, parameterization=P))`` on the stacked inputs ``[X; Z]`` (``x2=None``):
+
+- ``<id>/<L>/nngp`` and ``<id>/<L>/ntk``: the (n + m, n + m) matrices (their blocks are K(X, X),
+  K(X, Z) and K(Z, Z); every entry comes from the same elementwise formulas as a call with
+  ``x2=Z`` would use, given the two diagonals);
+- ``<id>/<L>/cov1``: neural-tangents' NNGP diagonal of ``[X; Z]``, from its diagonal formulas;
+
+and ``results.json`` with the versions and the time taken.
+
+Everything is float64 (``jax_enable_x64``) on the CPU, in eager mode: each network is evaluated
+once, so compiling it with ``jax.jit`` would cost more than it saves. The depths of one network
+share their computation: ``stax.serial`` calls its layers' kernel functions in turn on the
+``Kernel`` object, so the kernel after ``L`` hidden layers is kept, the readout ``Dense`` applied
+to it, and ``Dense, activation`` applied once more for ``L + 1``. The input kernel is ``Dense``'s
+(the repeated layers add no requirement to it). ``"serial": true`` builds each depth's
+``stax.serial`` from scratch instead (slower; the two give the same numbers, bit for bit).
+"""
+
+import json
+import os
+import sys
+import time
+import warnings
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # neural-tangents imports TensorFlow
+os.environ.setdefault("JAX_PLATFORMS", "cpu")
+
+import jax  # noqa: E402
+
+jax.config.update("jax_enable_x64", True)
+jax.config.update("jax_platform_name", "cpu")
+
+import neural_tangents as nt  # noqa: E402
+import numpy as np  # noqa: E402
+from neural_tangents import stax  # noqa: E402
+
+
+def activation_layer(description):
+    """The ``stax`` layer named in a case, e.g. ``{"name": "Erf", "kwargs": {"a": 0.7}}``."""
+    name = description["name"]
+    layer = getattr(stax, name, None)
+    if layer is None or not callable(layer):
+        raise ValueError(f"neural_tangents.stax has no layer {name!r}")
+    return layer(**description.get("kwargs", {}))
+
+
+def network_kernels(network, X):
+    """``{depth: Kernel}`` for one network of the case file, on the inputs ``X``."""
+    parameterization = network["parameterization"]
+    W_std, b_std, width = network["W_std"], network["b_std"], network["width"]
+
+    def dense(out_dim):
+        return stax.Dense(out_dim, W_std=W_std, b_std=b_std, parameterization=parameterization)
+
+    activation = activation_layer(network["activation"])
+    depths = sorted(set(network["depths"]))
+    options = network.get("kernel_fn_kwargs", {})
+    if network.get("serial", False):
+        kernels = {}
+        for depth in depths:
+            _, _, kernel_fn = stax.serial(*[dense(width), activation] * depth, dense(1))
+            kernels[depth] = kernel_fn(X, None, **options)
+        return kernels
+    # One layer at a time, not stax.serial(Dense, activation): a serial combinator resets the
+    # shape its output Kernel records to its input's when one of its layers has no finite-width
+    # function (ExpNormalized), and the next standard-parameterization Dense reads its input
+    # width from that shape. Each layer on its own records its output shape.
+    _, _, dense_fn = dense(width)
+    _, _, activation_fn = activation
+    _, _, readout_fn = dense(1)
+    kernels = {}
+    hidden = activation_fn(dense_fn(X, None, **options))
+    for depth in range(1, depths[-1] + 1):
+        if depth > 1:
+            hidden = activation_fn(dense_fn(hidden))
+        if depth in depths:
+            kernels[depth] = readout_fn(hidden)
+    return kernels
+
+
+def main(argv):
+    if len(argv) != 2:
+        print(__doc__.split("\n\n")[1], file=sys.stderr)
+        return 2
+    folder = argv[1]
+    start = time.perf_counter()
+    with open(os.path.join(folder, "cases.json")) as file:
+        cases = json.load(file)
+    with np.load(os.path.join(folder, "inputs.npz")) as stored:
+        inputs = {name: np.asarray(stored[name], dtype=np.float64) for name in stored.files}
+    results = {}
+    with warnings.catch_warnings():
+        # Hermite warns on every call that it assumes unit-variance pre-activations; the case
+        # file gives it such inputs.
+        warnings.simplefilter("ignore")
+        for network in cases["networks"]:
+            X = inputs[network["inputs"] + "/X"]
+            Z = inputs[network["inputs"] + "/Z"]
+            stacked = np.concatenate([X, Z])
+            for depth, kernel in network_kernels(network, stacked).items():
+                prefix = f"{network['id']}/{depth}/"
+                results[prefix + "nngp"] = np.asarray(kernel.nngp, dtype=np.float64)
+                results[prefix + "ntk"] = np.asarray(kernel.ntk, dtype=np.float64)
+                results[prefix + "cov1"] = np.asarray(kernel.cov1, dtype=np.float64)
+    np.savez(os.path.join(folder, "results.npz"), **results)
+    summary = {
+        "neural_tangents": nt.__version__,
+        "jax": jax.__version__,
+        "numpy": np.__version__,
+        "python": sys.version.split()[0],
+        "platform": jax.devices()[0].platform,
+        "x64": bool(jax.config.jax_enable_x64),
+        "networks": len(cases["networks"]),
+        "seconds": time.perf_counter() - start,
+    }
+    with open(os.path.join(folder, "results.json"), "w") as file:
+        json.dump(summary, file)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
