@@ -82,7 +82,7 @@ class PolynomialActivation(Activation):
                 a_x = a_x * x.variance + table[k, m]
                 a_z = a_z * z.variance + table[k, m]
             moment = a_x * a_z
-            slope += k * previous_power * moment
+            slope += type(c)(k) * previous_power * moment  # a float32 k: no float64 step
             value += power * moment
             previous_power = power
             power = power * sxz
@@ -212,15 +212,14 @@ class _RectifiedPower(RectifiedMonomial):
         previous = type(c)(math.pi) - acos(c)  # J_0
         current = sine + previous * c  # J_1
         for n in range(2, p.degree + 1):
-            previous, current = (
-                current,
-                (2 * n - 1) * c * current + (n - 1) * (n - 1) * sine * sine * previous,
-            )
+            odd = type(c)(2 * n - 1)
+            square = type(c)((n - 1) * (n - 1))
+            previous, current = current, odd * c * current + square * sine * sine * previous
         scale = type(c)(1)
         for _ in range(p.degree - 1):
             scale *= x.root * z.root
         inverse_two_pi = type(c)(0.5 / math.pi)
         return (
             scale * x.root * z.root * current * inverse_two_pi,
-            p.degree * p.degree * scale * previous * inverse_two_pi,
+            type(c)(p.degree * p.degree) * scale * previous * inverse_two_pi,
         )

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.special
 
-from ._math import asin, at_least, at_most, sin_of_acos
+from ._math import asin, at_least, at_most, sin_of_acos, sinh_and_cosh
 from ._validation import check_positive, check_real
 from .declarations import Activation
 
@@ -112,10 +112,16 @@ class Sinusoid(Activation):
     def dual(p, sxz, c, x, z):
         half_sum = type(c)(0.5) * (x.variance + z.variance)
         y = p.b_squared * sxz
-        above = math.exp(p.b_squared * (sxz - half_sum))
-        below = math.exp(-p.b_squared * (sxz + half_sum))
         two = type(c)(2)
-        difference = -above * math.expm1(-two * y) if y >= 0 else below * math.expm1(two * y)
+        # One exp and one expm1: s_2 = s_1 e^(-2y) and D = -s_1 expm1(-2y) for y >= 0.
+        if y >= 0:
+            above = math.exp(p.b_squared * (sxz - half_sum))
+            decay = math.expm1(-two * y)
+            below = above + above * decay
+            difference = -above * decay
+        else:
+            below = math.exp(-p.b_squared * (sxz + half_sum))
+            difference = below * math.expm1(two * y)
         return (
             p.half_a_squared * (difference + two * below * p.sine_squared),
             p.half_a_squared * p.b_squared * (difference + two * below * p.cosine_squared),
@@ -298,11 +304,11 @@ class Gabor(Activation):
         inverse = one / determinant
         m = sxz * inverse
         envelope = math.exp((one + total) * half * inverse - half) * math.sqrt(inverse)
-        sinh = math.sinh(m)
+        sinh, cosh = sinh_and_cosh(m)
         value = envelope * sinh
         slope = envelope * (
             sinh * four * sxz * inverse * ((one + total) * inverse + one)
-            + math.cosh(m) * inverse * (one + two * four * sxz * sxz * inverse)
+            + cosh * inverse * (one + two * four * sxz * sxz * inverse)
         )
         return value, slope
 

@@ -1413,3 +1413,19 @@ def test_elementwise_of_different_duals_in_one_process():
     gentle_kernel = fk.NNGP(1, A.Elementwise(None, gentle))(X)
     np.testing.assert_allclose(gentle_kernel, fk.NNGP(1, A.Exp(0.5, 0.4))(X), rtol=1e-14)
     assert not np.allclose(steep_kernel, gentle_kernel)
+
+
+def test_sinh_and_cosh_against_mpmath():
+    """``fastntk._math.sinh_and_cosh`` (Gabor's, from one exp and a series below 1/2) to a few
+    ulp of 50-digit values, across the series' edge and both signs."""
+    mpmath = pytest.importorskip("mpmath")
+    from fastntk._math import sinh_and_cosh
+
+    mpmath.mp.dps = 50
+    arguments = np.concatenate(
+        [np.geomspace(1e-300, 700, 4001), [0.5, np.nextafter(0.5, 0), np.nextafter(0.5, 1)]]
+    )
+    for m in np.concatenate([arguments, -arguments]):
+        sinh, cosh = sinh_and_cosh(m)
+        assert abs(sinh - float(mpmath.sinh(m))) <= 4e-16 * abs(float(mpmath.sinh(m))), m
+        assert abs(cosh - float(mpmath.cosh(m))) <= 4e-16 * float(mpmath.cosh(m)), m
