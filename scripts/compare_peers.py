@@ -87,7 +87,7 @@ Entries that neural-tangents returns as NaN or inf are left out of a row and cou
 notes, and a network that overflows float64 on both sides (``Monomial(5)`` at depth 4) counts as
 agreeing; a non-finite value from fastntk, or a ``ValueError`` where neural-tangents' kernel is
 finite, is a mismatch. fastntk declining float32 for a kernel beyond float32's range (its
-``ValueError`` saying so) is noted, with the largest float64 entry of those cases. Two
+``ValueError`` saying so) is noted, with the largest float64 entry of those cases. Some
 activations need neural-tangents handled apart:
 
 - its ``RectifiedMonomial`` takes its diagonal from its pair formula ``(pi - theta) / sin theta``
@@ -95,6 +95,13 @@ activations need neural-tangents handled apart:
   first layer is then NaN: its cases (and ``Step``'s, against ``RectifiedMonomial(0)``) call
   ``kernel_fn`` with ``diagonal_spatial=True``, the same kernel for inputs without spatial
   dimensions, which uses its closed-form diagonal; its (anti)parallel entries stay NaN.
+- ``Step`` and ``RectifiedMonomial(0)`` at the zero row without biases (first-layer variance 0):
+  fastntk counts a zero variance as correlation 0, on the diagonal as off it, so every entry of
+  that row is 1/4 and its Gram matrix stays consistent; neural-tangents' own row is not
+  consistent there (0.5 on its diagonal ``cov1``, NaN off it and on the diagonal of its full
+  K(X, X)), so the diagonal entries of zero rows, in K(X, X) and in ``diag``, are left out for
+  these two only (and counted in the notes); the NaNs off the diagonal are left out as any
+  non-finite entry is.
 - its ``ExpNormalized`` divides by ``sqrt(max(K(x,x) K(z,z), 1e-30))``, so a zero row without
   biases gets the variance ``1e-15 / e`` instead of 0, and one layer on entries of about 3e-8
   with every other row where the kernel is 0: the entries of zero rows are left out there.
@@ -395,6 +402,8 @@ class ActivationCase:
     nt_options: dict = field(default_factory=dict)
     #: Leave the entries of zero input rows out: neural-tangents' kernel is not 0 there.
     nt_zero_rows_inexact: bool = False
+    #: Leave out the diagonal entries of zero input rows without biases (see ``STEP_ZERO_ROW``).
+    nt_zero_row_diagonal_inconsistent: bool = False
 
     def __hash__(self):
         return hash(self.label)
@@ -409,6 +418,14 @@ def _case(label, name, args=(), kwargs=None, nt=None, nt_kwargs=None, **flags):
 #: every entry after the first layer is then NaN. Without spatial dimensions the kernel is the
 #: same either way, and ``diagonal_spatial=True`` makes it use its closed-form diagonal.
 RECTIFIED = {"diagonal_spatial": True}
+
+#: Step and RectifiedMonomial(0) at a zero input row without biases (a pre-activation of variance
+#: 0): fastntk counts a zero variance as correlation 0, on the diagonal as off it, so all of that
+#: row's first-layer entries are 1/4 and its Gram matrix stays consistent; neural-
+#: tangents' own row is not: its diagonal (cov1) is 0.5, step(0)^2 taken as 1/2, and its entries
+#: off the diagonal are NaN (left out already). Its diagonal there is a convention of its own, not
+#: a value fastntk disagrees with, so those diagonal entries (K(x, x) and kernel.diag) are left out.
+STEP_ZERO_ROW = {"nt_options": RECTIFIED, "nt_zero_row_diagonal_inconsistent": True}
 
 
 SIN = {"a": 1.2, "b": 0.8, "c": 0.3}
@@ -446,11 +463,11 @@ ACTIVATIONS = (
             "RectifiedMonomial",
             (k,),
             nt_kwargs={"degree": k},
-            nt_options=RECTIFIED,
+            **(STEP_ZERO_ROW if k == 0 else {"nt_options": RECTIFIED}),
         )
         for k in range(4)
     ),
-    _case("Step", "Step", nt="RectifiedMonomial", nt_kwargs={"degree": 0}, nt_options=RECTIFIED),
+    _case("Step", "Step", nt="RectifiedMonomial", nt_kwargs={"degree": 0}, **STEP_ZERO_ROW),
     _case(
         "Polynomial(.3,-.5,.2,.1)",
         "Polynomial",
@@ -721,6 +738,8 @@ class Row:
     nt_left_out: int = 0
     #: Entries of zero rows left out (``ActivationCase.nt_zero_rows_inexact``).
     zero_row_entries: int = 0
+    #: Diagonal entries of zero rows left out (``nt_zero_row_diagonal_inconsistent``).
+    zero_row_diagonals: int = 0
     #: Cases where both sides overflow float64, and where fastntk declines float32 (overflow).
     both_overflow: int = 0
     float32_overflow: list = field(default_factory=list)
@@ -746,6 +765,11 @@ class Row:
             notes.append(f"{self.nt_left_out} NT non-finite entries left out")
         if self.zero_row_entries:
             notes.append("zero-row entries left out (NT floors their variance at 1e-15)")
+        if self.zero_row_diagonals:
+            notes.append(
+                f"{self.zero_row_diagonals} zero-row diagonal entries left out (no bias: fastntk"
+                " 1/4 by its convention; NT 0.5 on its diagonal cov1, NaN off it and in its K)"
+            )
         if self.both_overflow:
             notes.append(f"{self.both_overflow} cases overflow float64 on both sides")
         if self.float32_overflow:
@@ -796,6 +820,10 @@ def check_network(network, activation, X, Z, reference, row, verbose):
                 keep = ~zero_rows
             else:
                 keep = np.ones_like(zero_rows)
+            # Diagonal entries of zero rows left out as well (STEP_ZERO_ROW), in K(X, X) and diag.
+            diagonal_out = np.zeros(n, dtype=bool)
+            if network.activation.nt_zero_row_diagonal_inconsistent and network.b_std == 0:
+                diagonal_out = zero_rows[:n] & keep[:n]
             nt_finite = bool(np.all(np.isfinite(nt_diagonal)))
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", RuntimeWarning)
@@ -830,6 +858,9 @@ def check_network(network, activation, X, Z, reference, row, verbose):
             )
             for index, (shape, K, expected, units, compare) in enumerate(blocks):
                 row.zero_row_entries += int(np.count_nonzero(~compare))
+                if shape == "square" and diagonal_out.any():
+                    compare = compare & ~np.diag(diagonal_out)
+                    row.zero_row_diagonals += int(np.count_nonzero(diagonal_out))
                 error, plain, compared, left_out = errors(K, expected, ux, units, compare)
                 (row.nngp if kind == "nngp" else row.ntk).add(error, f"{where} {shape}")
                 row.plain.add(plain, f"{where} {shape}")
@@ -858,7 +889,9 @@ def check_network(network, activation, X, Z, reference, row, verbose):
                         )
                     )
             own = np.asarray(own_x, dtype=np.float64)
-            diagonal_error, _, _, left_out = errors(own, nt_diagonal[:n], ux, None, keep[:n])
+            diagonal_keep = keep[:n] & ~diagonal_out
+            row.zero_row_diagonals += int(np.count_nonzero(diagonal_out))
+            diagonal_error, _, _, left_out = errors(own, nt_diagonal[:n], ux, None, diagonal_keep)
             row.diagonal.add(diagonal_error, where)
             row.nt_left_out += left_out
 

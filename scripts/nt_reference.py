@@ -1,6 +1,7 @@
 """neural-tangents' infinite-width kernels for the cases ``compare_peers.py --exactness`` writes.
 
     nt-venv/bin/python scripts/nt_reference.py CASE_DIR
+    nt-venv/bin/python scripts/nt_reference.py --speed CASE_DIR
 
 This script runs under neural-tangents' own Python (its JAX needs NumPy < 2, fastntk's
 environment has NumPy 2), so it imports neither fastntk nor anything of this repository: it
@@ -35,6 +36,18 @@ share their computation: ``stax.serial`` calls its layers' kernel functions in t
 to it, and ``Dense, activation`` applied once more for ``L + 1``. The input kernel is ``Dense``'s
 (the repeated layers add no requirement to it). ``"serial": true`` builds each depth's
 ``stax.serial`` from scratch instead (slower; the two give the same numbers, bit for bit).
+
+``--speed`` (for ``compare_peers.py --speed``) times jitted kernels instead. ``CASE_DIR`` holds
+``inputs.npz`` with one array ``X`` (n, d) and ``speed.json``: ``{"depth": L, "repeats": r,
+"rows": k, "networks": [network, ...]}``, each network a dict with ``label``, ``activation`` (as
+above), ``get`` (``"ntk"`` or ``"nngp"``) and ``kernel_fn_kwargs``. Each network is
+``stax.serial(*[Dense(512, W_std=1, b_std=None), activation] * L, Dense(1, W_std=1, b_std=None))``
+in the NTK parameterization; ``jax.jit`` of its ``kernel_fn(X, X, get)`` is called once (the
+compile call, timed apart) and then ``r`` times, the best time kept, each call waiting for its
+result (``block_until_ready``) and bringing it to the host as a NumPy array. The networks run
+one after the other. Output: ``speed_results.json`` in the same folder (``{label: {"compile_s",
+"best_s"}}`` or ``{label: {"error": text}}``, and the versions) and ``speed_rows.npz``: the
+first ``k`` rows of each kernel, for a check of agreement.
 """
 
 import json
@@ -99,7 +112,57 @@ def network_kernels(network, X):
     return kernels
 
 
+def speed(folder):
+    """Time each network of ``speed.json`` (see the module docstring)."""
+    with open(os.path.join(folder, "speed.json")) as file:
+        cases = json.load(file)
+    with np.load(os.path.join(folder, "inputs.npz")) as stored:
+        X = jax.device_put(np.asarray(stored["X"], dtype=np.float64))
+    depth, repeats, rows = cases["depth"], cases["repeats"], cases["rows"]
+    timings, kept = {}, {}
+    for network in cases["networks"]:
+        label = network["label"]
+        try:
+            activation = activation_layer(network["activation"])
+            layers = [stax.Dense(512, W_std=1.0, b_std=None), activation]
+            _, _, kernel_fn = stax.serial(*layers * depth, stax.Dense(1, W_std=1.0, b_std=None))
+            options = dict(network.get("kernel_fn_kwargs", {}), get=network["get"])
+
+            def call(x1, x2, options=options, kernel_fn=kernel_fn):
+                return kernel_fn(x1, x2, **options)
+
+            compiled = jax.jit(call)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # Hermite's unit-variance warning
+                start = time.perf_counter()
+                K = np.asarray(compiled(X, X).block_until_ready())
+                compile_seconds = time.perf_counter() - start
+                best = float("inf")
+                for _ in range(repeats):
+                    start = time.perf_counter()
+                    K = np.asarray(compiled(X, X).block_until_ready())
+                    best = min(best, time.perf_counter() - start)
+            timings[label] = {"compile_s": compile_seconds, "best_s": best}
+            kept[label] = np.asarray(K[:rows], dtype=np.float64)
+            del K, compiled
+        except Exception as error:  # reported in compare_peers.py's table
+            timings[label] = {"error": f"{type(error).__name__}: {error}"[:300]}
+    np.savez(os.path.join(folder, "speed_rows.npz"), **kept)
+    summary = {
+        "neural_tangents": nt.__version__,
+        "jax": jax.__version__,
+        "platform": jax.devices()[0].platform,
+        "x64": bool(jax.config.jax_enable_x64),
+        "timings": timings,
+    }
+    with open(os.path.join(folder, "speed_results.json"), "w") as file:
+        json.dump(summary, file)
+    return 0
+
+
 def main(argv):
+    if len(argv) == 3 and argv[1] == "--speed":
+        return speed(argv[2])
     if len(argv) != 2:
         print(__doc__.split("\n\n")[1], file=sys.stderr)
         return 2
