@@ -3,6 +3,7 @@
     python scripts/compare_peers.py                          # timing, n = 1000 and 4000, d = 16
     python scripts/compare_peers.py --n 1000 --repeats 5 --nt-batch-size 500
     python scripts/compare_peers.py --exactness --nt-python nt-venv/bin/python
+    python scripts/compare_peers.py --speed --nt-python nt-venv/bin/python --n 2000
 
 Timing (the default)
 --------------------
@@ -24,6 +25,26 @@ exit status is 1. (Not 1e-15: the ReLU kernels take the arccos of cosines that r
 within a few eps of 1, which turns eps into an angle of about 1e-8.) Timing needs both libraries
 in one Python environment (see below); each peer is optional and skipped with a message when it
 cannot be imported.
+
+Speed per activation (``--speed``)
+----------------------------------
+For every activation of the exactness list below (``--only`` restricts it) that fastntk has: the
+NTK where fastntk defines it, else the NNGP (Sign, RectifiedMonomial(0), Step), of depth 3 with
+``W_std = 1``, no biases, the NTK parameterization, on ``X`` (n, 16) standard normal in float64
+(``--n``, default 2000; ``--d``), as ``K(X, X)``. neural-tangents runs in its own environment as
+for ``--exactness`` (``scripts/nt_reference.py --speed``): its ``kernel_fn(X, X, get)`` jitted,
+one compile call (its time is reported apart) and then the best of ``--repeats`` calls, each
+brought to the host. fastntk: ``fk.gram`` (all cores), the best of ``--repeats`` calls after a
+warm-up call. The two run one after the other, never at once (neural-tangents first, all its
+networks, then fastntk). The table gives both times, ``NT / fastntk`` (above 1: fastntk is
+faster), neural-tangents' compile call, fastntk's time as a multiple of its ReLU NTK's in the
+same run, and ``agree``: the normalised error (as for ``--exactness``) of fastntk's first 64
+rows against neural-tangents', for information only (Hermite's kernels are neural-tangents'
+only for unit-variance inputs, which these are not). The exit status is 0 unless a side fails.
+
+The times are noisy: best-of-r on a machine that may be shared, and neural-tangents (XLA) and
+fastntk (Numba) may use the cores differently; treat ratios within a factor of ~1.5 as equal,
+and rerun before reading anything into a single row.
 
 Exactness (``--exactness``)
 ---------------------------
@@ -177,7 +198,13 @@ PARAMETERIZATIONS = (
 
 def parse_arguments():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--n", type=int, nargs="+", default=[1000, 4000], help="sample counts")
+    parser.add_argument(
+        "--n",
+        type=int,
+        nargs="+",
+        default=None,
+        help="sample counts (default: 1000 4000 for timing, 2000 for --speed)",
+    )
     parser.add_argument("--d", type=int, default=16, help="features")
     parser.add_argument("--repeats", type=int, default=3, help="timed calls per entry (best kept)")
     parser.add_argument(
@@ -223,7 +250,15 @@ def parse_arguments():
         help="write neural-tangents' case files and results into FOLDER and keep them",
     )
     exactness.add_argument("--verbose", action="store_true", help="print every exactness case")
+    exactness.add_argument(
+        "--speed",
+        action="store_true",
+        help="time fastntk against neural-tangents (its own Python, as for --exactness) for every"
+        " activation of the exactness list",
+    )
     arguments = parser.parse_args()
+    if arguments.n is None:
+        arguments.n = [SPEED_N] if arguments.speed else [1000, 4000]
     for name in ("d", "repeats", "nt_jobs"):
         if getattr(arguments, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be at least 1")
@@ -1011,8 +1046,176 @@ def exactness(arguments):
     return 0
 
 
+# --------------------------------------------------------------------------------------------
+# Speed per activation
+# --------------------------------------------------------------------------------------------
+
+SPEED_N = 2000
+#: Rows of neural-tangents' kernel brought back for the agreement column.
+SPEED_ROWS = 64
+
+
+def speed_kernels(only):
+    """``[(case, kernel or None, get, why)]``: the NTK of depth ``DEPTH`` where fastntk defines
+    it, else the NNGP."""
+    kernels = []
+    for case in ACTIVATIONS:
+        if only and not any(case.label.startswith(prefix) for prefix in only):
+            continue
+        activation, why = fastntk_activation(case)
+        if activation is None:
+            kernels.append((case, None, "", why))
+            continue
+        try:
+            kernels.append((case, fk.NTK(DEPTH, activation), "ntk", None))
+        except ValueError:
+            kernels.append((case, fk.NNGP(DEPTH, activation), "nngp", None))
+    return kernels
+
+
+def nt_speed(python, kernels, X, repeats):
+    """Run ``nt_reference.py --speed`` on ``X`` and wait for it: ``(summary, {label: rows})``."""
+    script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "nt_reference.py")
+    environment = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    for name in ("PYTHONPATH", "PYTHONHOME"):
+        environment.pop(name, None)
+    networks = [
+        {
+            "label": case.label,
+            "activation": {"name": case.nt_name, "kwargs": case.nt_kwargs},
+            "get": get,
+            "kernel_fn_kwargs": case.nt_options,
+        }
+        for case, kernel, get, _ in kernels
+        if kernel is not None
+    ]
+    with tempfile.TemporaryDirectory(prefix="fastntk-nt-speed-") as folder:
+        np.savez(os.path.join(folder, "inputs.npz"), X=X)
+        with open(os.path.join(folder, "speed.json"), "w") as file:
+            json.dump(
+                {"depth": DEPTH, "repeats": repeats, "rows": SPEED_ROWS, "networks": networks},
+                file,
+            )
+        done = subprocess.run(
+            [python, script, "--speed", folder],
+            env=environment,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        if done.returncode != 0:
+            raise RuntimeError(
+                f"nt_reference.py --speed exited with status {done.returncode}:\n"
+                + done.stdout[-4000:]
+            )
+        with open(os.path.join(folder, "speed_results.json")) as file:
+            summary = json.load(file)
+        with np.load(os.path.join(folder, "speed_rows.npz")) as stored:
+            rows = {key: stored[key] for key in stored.files}
+    return summary, rows
+
+
+def speed_agreement(K, reference, diagonal):
+    """The normalised error of ``K[:k]`` against neural-tangents' first ``k`` rows, over the
+    entries where those are finite (``None`` when none is)."""
+    k = reference.shape[0]
+    scale = np.sqrt(np.multiply.outer(diagonal[:k], diagonal))
+    usable = np.isfinite(reference) & np.isfinite(scale) & (scale > 0)
+    if not usable.any():
+        return None
+    return float(np.max(np.abs(K[:k] - reference)[usable] / scale[usable]))
+
+
+def speed(arguments):
+    if not arguments.nt_python:
+        print(
+            "--speed needs neural-tangents' Python: --nt-python PATH or FASTNTK_NT_PYTHON"
+            " (see this script's docstring for how to install it)"
+        )
+        return 2
+    kernels = speed_kernels(arguments.only)
+    if not kernels:
+        print(f"no activation label starts with any of {arguments.only}")
+        return 2
+    print(
+        f"fastntk {fk.__version__}, numpy {np.__version__}; depth {DEPTH}, W_std=1, no biases,"
+        f" NTK parameterization, d={arguments.d}, float64, K(X, X); best of {arguments.repeats}"
+    )
+    failures = 0
+    for n in arguments.n:
+        X = np.random.default_rng(0).standard_normal((n, arguments.d))
+        start = time.perf_counter()
+        try:
+            summary, nt_rows = nt_speed(arguments.nt_python, kernels, X, arguments.repeats)
+        except (OSError, RuntimeError) as error:
+            print(f"neural-tangents failed: {error}")
+            return 2
+        print(
+            f"\nn={n}: neural-tangents {summary['neural_tangents']}, jax {summary['jax']} on "
+            f"{summary['platform']}, x64={summary['x64']}, {time.perf_counter() - start:.0f} s"
+        )
+        # fastntk only once neural-tangents has finished: the two never share the cores.
+        own = {}
+        for case, kernel, _get, _why in kernels:
+            if kernel is None:
+                continue
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", RuntimeWarning)
+                    seconds, K = best_time(partial(fk.gram, kernel), X, arguments.repeats)
+                    diagonal = np.asarray(kernel.diag(X), dtype=np.float64)
+                own[case.label] = (seconds, K[:SPEED_ROWS].copy(), diagonal)
+                del K
+            except Exception as error:
+                own[case.label] = f"{type(error).__name__}: {error}"
+        relu = own.get("ReLU")
+        relu_seconds = relu[0] if isinstance(relu, tuple) else None
+        header = (
+            f"{'activation':<24} {'kernel':<5} {'fastntk s':>10} {'NT s':>10} {'NT/fastntk':>11}"
+            f" {'NT compile s':>13} {'/ReLU':>7} {'agree':>9}"
+        )
+        print(f"{header}\n{'-' * len(header)}")
+        ratios = []
+        for case, kernel, get, why in kernels:
+            start = f"{case.label:<24} {get:<5}"
+            if kernel is None:
+                print(f"{start} not in fastntk ({why})")
+                continue
+            mine, theirs = own[case.label], summary["timings"].get(case.label, {})
+            if not isinstance(mine, tuple):
+                failures += 1
+                print(f"{start} fastntk failed: {mine}")
+                continue
+            seconds, rows, diagonal = mine
+            relative = f"{seconds / relu_seconds:>7.2f}" if relu_seconds else f"{'-':>7}"
+            if "error" in theirs:
+                failures += 1
+                print(f"{start} {seconds:>10.4f} NT failed: {theirs['error']}")
+                continue
+            nt_seconds = theirs["best_s"]
+            ratios.append((nt_seconds / seconds, case.label))
+            agreement = speed_agreement(rows, nt_rows[case.label], diagonal)
+            print(
+                f"{start} {seconds:>10.4f} {nt_seconds:>10.4f} {nt_seconds / seconds:>11.1f}"
+                f" {theirs['compile_s']:>13.2f} {relative} "
+                f"{'-' if agreement is None else format(agreement, '.1e'):>9}"
+            )
+        if ratios:
+            worst, label = min(ratios)
+            print(f"smallest NT/fastntk at n={n}: {worst:.1f} ({label})")
+    print(
+        "\nNT/fastntk: neural-tangents' best time over fastntk's (above 1: fastntk is faster);"
+        " NT compile s: its first jitted call (compile and run); /ReLU: fastntk's time over its"
+        f" ReLU NTK's; agree: normalised error of the first {SPEED_ROWS} rows (information)."
+        " Times are noisy (see the docstring)."
+    )
+    return 1 if failures else 0
+
+
 def main():
     arguments = parse_arguments()
+    if arguments.speed:
+        return speed(arguments)
     if arguments.exactness:
         return exactness(arguments)
     return timing(arguments)
