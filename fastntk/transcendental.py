@@ -90,6 +90,7 @@ class Gelu(Activation):
         return (scipy.special.ndtr(u) + u * density).astype(u.dtype)
 
 
+@dataclass(frozen=True)
 class Sinusoid(Activation):
     """``phi(u) = a sin(b u + phase)``. With ``y = b^2 sxz``, ``s_1 = exp(b^2 (sxz - (sxx +
     szz) / 2))``, ``s_2 = exp(-b^2 (sxz + (sxx + szz) / 2))`` and ``D = s_1 - s_2``
@@ -98,10 +99,21 @@ class Sinusoid(Activation):
         T  = a^2 / 2 (s_1 - s_2 cos 2 phase) = a^2 / 2 (D + 2 s_2 sin^2 phase)
         Td = a^2 b^2 / 2 (s_1 + s_2 cos 2 phase) = a^2 b^2 / 2 (D + 2 s_2 cos^2 phase)
 
-    (neural-tangents' ``Sin``). Subclasses give ``a``, ``b`` and ``sin^2`` and ``cos^2`` of
-    the phase, each computed from the user's numbers without rounding ``pi / 2``."""
+    (neural-tangents' ``Sin``). Subclasses give the ``phase`` of their ``c`` and its
+    ``sin^2`` and ``cos^2``, each computed from the user's ``c`` without rounding ``pi / 2``."""
+
+    a: float = 1.0
+    b: float = 1.0
+    c: float = 0.0
 
     parameters = ("half_a_squared", "b_squared", "sine_squared", "cosine_squared")
+
+    def __post_init__(self):
+        _check_reals(self, ("a", "b", "c"))
+
+    @property
+    def phase(self):
+        raise NotImplementedError
 
     def phase_squares(self):
         raise NotImplementedError
@@ -138,14 +150,7 @@ class Sinusoid(Activation):
 class Sin(Sinusoid):
     """``phi(u) = a sin(b u + c)``."""
 
-    a: float = 1.0
-    b: float = 1.0
-    c: float = 0.0
-
     name = "sin"
-
-    def __post_init__(self):
-        _check_reals(self, ("a", "b", "c"))
 
     @property
     def phase(self):
@@ -159,14 +164,7 @@ class Sin(Sinusoid):
 class Cos(Sinusoid):
     """``phi(u) = a cos(b u + c) = a sin(b u + c + pi / 2)``."""
 
-    a: float = 1.0
-    b: float = 1.0
-    c: float = 0.0
-
     name = "cos"
-
-    def __post_init__(self):
-        _check_reals(self, ("a", "b", "c"))
 
     @property
     def phase(self):

@@ -182,17 +182,23 @@ class Custom(Activation):
 
 def _check_scalar_function(function, name):
     """A ``TypeError`` unless ``function(0.5)`` compiles and returns one real number."""
+    _check_returns_one_float(function, f"Custom activation {name}", (0.5,), "one float")
+
+
+def _check_returns_one_float(function, what, arguments, takes):
+    """A ``TypeError`` naming ``what`` unless ``function(*arguments)`` compiles and returns one
+    real number."""
     try:
-        value = function(0.5)
+        value = function(*arguments)
     except Exception as error:  # Numba's typing errors, or whatever the function raises
+        shown = ", ".join(map(str, arguments))
         raise TypeError(
-            f"Custom activation {name} {function!r} must take one float and return one float; "
-            f"calling it with 0.5 failed: {type(error).__name__}: {str(error).splitlines()[0]}"
+            f"{what} {function!r} must take {takes} and return one float; calling it with "
+            f"({shown}) failed: {type(error).__name__}: {str(error).splitlines()[0]}"
         ) from None
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.number)):
         raise TypeError(
-            f"Custom activation {name} {function!r} must return one float, got "
-            f"{type(value).__name__} {value!r}"
+            f"{what} {function!r} must return one float, got {type(value).__name__} {value!r}"
         )
 
 
@@ -342,16 +348,4 @@ def _check_dual_function(function, name):
         raise TypeError(
             f"Elementwise {name} must take three arguments (cov12, var1, var2), got {count}"
         )
-    try:
-        value = function(0.5, 1.0, 1.0)
-    except Exception as error:  # Numba's typing errors, or whatever the function raises
-        raise TypeError(
-            f"Elementwise {name} {function!r} must take three floats and return one float; "
-            f"calling it with (0.5, 1.0, 1.0) failed: {type(error).__name__}: "
-            f"{str(error).splitlines()[0]}"
-        ) from None
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.number)):
-        raise TypeError(
-            f"Elementwise {name} {function!r} must return one float, got "
-            f"{type(value).__name__} {value!r}"
-        )
+    _check_returns_one_float(function, f"Elementwise {name}", (0.5, 1.0, 1.0), "three floats")
