@@ -14,6 +14,10 @@ Cernadas, Barro and Amorim (JMLR 15, 2014), the small-data benchmark of Arora et
   complement of its test set.
 
 Any of these files may instead be gzip-compressed, with ``.gz`` appended to its name.
+
+``load_digits`` returns the 1797 8x8 images of handwritten digits bundled in
+``fastntk/data/digits`` (the UCI "Optical Recognition of Handwritten Digits" test set, as
+distributed with scikit-learn), as images for convolutional kernels or as flat rows.
 """
 
 import gzip
@@ -23,7 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["UCIDataset", "load_uci"]
+__all__ = ["DigitsDataset", "UCIDataset", "load_digits", "load_uci"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -289,3 +293,71 @@ def _check_partition(first, second, n_rows, where):
             f"{where}: the two sets of rows must together be all {n_rows} rows, "
             f"got {first.size} + {second.size}"
         )
+
+
+DIGITS_FILE = pathlib.Path(__file__).parent / "data" / "digits" / "digits.npz"
+
+#: The largest grey level of the digits' pixels (the ink pixels counted in a 4x4 block).
+DIGITS_MAX_GREY_LEVEL = 16
+
+
+@dataclass(frozen=True, eq=False)
+class DigitsDataset:
+    """The bundled 8x8 handwritten digits.
+
+    Attributes
+    ----------
+    X : ndarray float64, the pixels divided by 16 (in [0, 1]); shape (1797, 8, 8, 1) as
+        images (height, width, one channel last) or (1797, 64) as rows (each image's pixels
+        row by row)
+    y : ndarray (1797,) int64, the digit shown, ``0 .. 9``
+    n_classes : int, 10
+    """
+
+    X: np.ndarray
+    y: np.ndarray
+    n_classes: int
+
+    def __repr__(self):
+        return (
+            f"DigitsDataset(n_samples={self.X.shape[0]}, X.shape={self.X.shape}, "
+            f"n_classes={self.n_classes})"
+        )
+
+
+def load_digits(*, images=True):
+    """The 1797 8x8 images of handwritten digits bundled with fastntk.
+
+    Parameters
+    ----------
+    images : bool, default True
+        Whether ``X`` holds images, shape (1797, 8, 8, 1) channels-last (for convolutional
+        kernels), or flat rows, shape (1797, 64) (for fully-connected and classic kernels);
+        the rows are the images' pixels in row-major order, ``X_rows[i] ==
+        X_images[i].ravel()``.
+
+    Returns
+    -------
+    DigitsDataset
+        ``X`` float64, each pixel's grey level ``0 .. 16`` divided by 16, so in [0, 1];
+        ``y`` int64, the digits ``0 .. 9`` (each shown by 174 to 183 images);
+        ``n_classes`` 10. The order is scikit-learn's.
+
+    Notes
+    -----
+    The images are the test set of the UCI Machine Learning Repository's "Optical
+    Recognition of Handwritten Digits" dataset (E. Alpaydin and C. Kaynak, 1998): 32x32
+    bitmaps of digits written by 13 people, with the ink pixels of each non-overlapping 4x4
+    block counted. They are the data of scikit-learn's ``sklearn.datasets.load_digits``,
+    read from it and stored as uint8 in ``fastntk/data/digits/digits.npz``; scikit-learn is
+    not needed to load them. The UCI repository licenses the dataset CC BY 4.0 and
+    scikit-learn redistributes it under its BSD 3-Clause License;
+    ``fastntk/data/digits/README.md`` gives the source, the references and the license text.
+    """
+    with np.load(DIGITS_FILE, allow_pickle=False) as archive:
+        pixels = archive["pixels"]
+        labels = archive["labels"]
+    X = pixels.astype(np.float64) / DIGITS_MAX_GREY_LEVEL
+    X = X[..., np.newaxis] if images else X.reshape(X.shape[0], -1)
+    y = labels.astype(np.int64)
+    return DigitsDataset(X=X, y=y, n_classes=int(y.max()) + 1)
