@@ -18,6 +18,7 @@ from .activations import (
 )
 from .classic import ArcCosine, Gaussian, Laplacian, Linear, Polynomial
 from .classification import KernelClassifier
+from .convolution import CNNGP, CNTK
 from .engine import diag, gram, gram_block, gram_many
 from .finite import FiniteNetwork
 from .model_selection import KernelClassifierCV, KernelRegressorCV
@@ -30,6 +31,8 @@ __all__ = [
     "ABReLU",
     "Abs",
     "ArcCosine",
+    "CNNGP",
+    "CNTK",
     "Custom",
     "QuadratureWarning",
     "Erf",

@@ -45,10 +45,10 @@ class GramProblem:
     def dtype(self):
         return self.X.dtype
 
-    @property
-    def work_rows(self):
-        """Rows of the scratch ``map_run`` needs (``fastntk._protocol``)."""
-        return type(self.spec).work_rows(self.spec)
+    def work_rows(self, run):
+        """Rows of the scratch of ``run`` columns that ``map_run`` needs for runs of up to
+        ``run`` entries (``fastntk._protocol``)."""
+        return type(self.spec).work_rows(self.spec, run)
 
 
 @kernel_loop

@@ -115,8 +115,18 @@ class Kernel:
     #: row by a power of two into a safe range first (exact), so no scale under- or overflows.
     scale_invariant = False
 
+    #: The ranks of the inputs the kernel takes: 2, rows of features (the convolutional
+    #: kernels take images and signals).
+    input_ranks = (2,)
+
     def __call__(self, X, Z=None, **options):
         return engine.gram(self, X, Z, **options)
+
+    def prepare(self, X, Z):
+        """``(kernel, X, Z)`` the engine computes with, from the inputs as given (``Z`` None
+        or ``X`` itself for ``K(X, X)``, kept so): a kernel of images checks their shapes and
+        returns them as rows, with itself bound to their shape."""
+        return self, X, Z
 
     def diag(self, X, *, dtype=None):
         """``k(x, x)`` for every row ``x`` of ``X``, shape (n,)."""
@@ -316,7 +326,7 @@ class ScalarKernel(Kernel):
         return self.Parameters(*numbers(values, self.Parameters._fields, dtype, repr(self)))
 
 
-def _no_work_rows(spec):
+def _no_work_rows(spec, run):
     """A scalar family's ``map_run`` needs no scratch."""
     return 0
 

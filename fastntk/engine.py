@@ -98,6 +98,7 @@ def gram_many(kernels, X, Z=None, *, dtype=None, out=None, device="cpu", progres
 def diag(kernel, X, *, dtype=None):
     """``kernel(x, x)`` for every row ``x`` of ``X``: shape (n,)."""
     check_kernel(kernel)
+    kernel, X, _ = kernel.prepare(X, None)
     X = check_matrix(X, "X")
     dtype = resolve_dtype(dtype)
     X = _scaled_rows(kernel, as_compute_array(X, dtype, "X"))
@@ -189,6 +190,7 @@ def _tile_span(start, stop, size, tile):
 
 def _compute(kernel, X, Z, rows, columns, dtype, out, device, progress, stacked):
     check_kernel(kernel)
+    kernel, X, Z = kernel.prepare(X, Z)
     backend = backends.resolve(device, kernel)
     out_on_device = backend.is_device_array(out)
     if out_on_device and dtype is None:

@@ -103,7 +103,7 @@ _SIGMA_ROWS = 4
 _CONTRIBUTION = 3
 
 
-def _work_rows(spec):
+def _work_rows(spec, run):
     return _SIGMA_ROWS + spec.slot_frozen.shape[0]
 
 
@@ -309,22 +309,32 @@ def network_groups(kernels):
     for kernel in kernels:
         if isinstance(kernel, NetworkKernel):
             key = ("network", kernel.activation, kernel.w_std, kernel.b_std, kernel.theta_terms)
+        elif getattr(kernel, "family", None) is not None:  # the convolutional kernels
+            key = (type(kernel).__mro__[1], kernel.family)
         else:
             key = ("single", id(kernel))
         groups.setdefault(key, []).append(kernel)
     return list(groups.values())
 
 
-def _network_spec(activation, w_std, b_std, theta_terms, kernels, n_features, dtype):
-    dtype = np.dtype(dtype)
+def output_layout(kernels):
+    """``(depth, slots, depths, output_slot)`` of kernels computed in one pass: the deepest
+    layer, the distinct frozen-layer counts of the NTK outputs (one running Theta each), and per
+    output its depth and slot (-1: an NNGP output)."""
     frozen = [kernel.frozen_layers for kernel in kernels]
     depths = [kernel.depth for kernel in kernels]
     pairs = list(zip(frozen, depths, strict=True))
     slots = sorted({f for f, depth in pairs if f < depth})
     output_slot = [slots.index(f) if f < depth else -1 for f, depth in pairs]
+    return max(depths), slots, depths, output_slot
+
+
+def _network_spec(activation, w_std, b_std, theta_terms, kernels, n_features, dtype):
+    dtype = np.dtype(dtype)
+    depth, slots, depths, output_slot = output_layout(kernels)
     activation_spec = activation.spec(dtype)
     return NetworkParameters(
-        np.int64(max(depths)),
+        np.int64(depth),
         dtype.type(w_std**2),
         dtype.type(b_std**2),
         dtype.type(1.0 / n_features),

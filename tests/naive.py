@@ -324,3 +324,71 @@ def polynomial_diag(X, degree=3, gamma=None, coef0=1.0):
 
 def ones_diag(X):
     return np.ones(np.asarray(X).shape[0])
+
+
+# --- convolutional kernels (MATH.md section 3.2) ------------------------------------------------
+
+
+def _window_average(K, filter_height, filter_width, padding):
+    """``A(K)[h, w, h', w'] = sum_{a, b} K[h + a, w + b, h' + a, w' + b] / (fh fw)`` over the
+    last four axes ``(h, w, h', w')``: every axis zero-padded ("same") or wrapped ("circular")
+    by half the filter, or not padded ("valid", the output smaller)."""
+    if padding != "valid":
+        rh, rw = (filter_height - 1) // 2, (filter_width - 1) // 2
+        pads = [(0, 0)] * (K.ndim - 4) + [(rh, rh), (rw, rw)] * 2
+        K = np.pad(K, pads, mode="wrap" if padding == "circular" else "constant")
+    height = K.shape[-4] - filter_height + 1
+    width = K.shape[-3] - filter_width + 1
+    total = np.zeros(K.shape[:-4] + (height, width, height, width))
+    for a in range(filter_height):
+        for b in range(filter_width):
+            total += K[..., a : a + height, b : b + width, a : a + height, b : b + width]
+    return total / (filter_height * filter_width)
+
+
+def convolutional(
+    X,
+    Z=None,
+    depth=1,
+    filter_size=3,
+    padding="same",
+    pooling="global",
+    activation=RELU,
+    w_std=1.0,
+    b_std=0.0,
+    frozen=0,
+):
+    """``(NNGP, NTK)`` of the convolutional network (images ``(n, H, W, C)`` or signals
+    ``(n, L, C)``), from the covariances of every pixel pair of every pair of inputs of
+    ``[X; Z]``, as full arrays ``(N, N, H, W, H, W)``."""
+    X, Z = _as_float64(X, Z)
+    n = X.shape[0]
+    inputs = np.concatenate([X, Z]) if Z is not X else X
+    filter_height = filter_size
+    if inputs.ndim == 3:  # signals: images of height 1, filters (1, q)
+        inputs = inputs[:, np.newaxis]
+        filter_height = 1
+    w_var, b_var = w_std**2, b_std**2
+    K = np.einsum("ihwc,jgvc->ijhwgv", inputs, inputs) / inputs.shape[-1]
+    theta = None
+    for layer in range(1, depth + 1):
+        sigma = w_var * _window_average(K, filter_height, filter_size, padding) + b_var
+        if theta is not None:
+            theta = w_var * _window_average(theta, filter_height, filter_size, padding) + sigma
+        elif layer == frozen + 1:
+            theta = sigma
+        variances = np.einsum("iihwhw->ihw", sigma)
+        sxx = variances[:, None, :, :, None, None]
+        szz = variances[None, :, None, None, :, :]
+        K, slopes = dual(activation, sxx, szz, sigma)
+        if theta is not None:
+            theta = theta * slopes
+    if pooling == "global":
+        pool = lambda A: A.mean(axis=(2, 3, 4, 5))  # noqa: E731
+    else:
+        pool = lambda A: np.einsum("ijhwhw->ijhw", A).mean(axis=(2, 3))  # noqa: E731
+    nngp_matrix = w_var * pool(K) + b_var
+    ntk_matrix = nngp_matrix if theta is None else w_var * pool(theta) + nngp_matrix
+    if Z is X:
+        return nngp_matrix, ntk_matrix
+    return nngp_matrix[:n, n:], ntk_matrix[:n, n:]

@@ -90,7 +90,7 @@ def fill(problem, out, r0, r1, c0, c1, bar):
         c0,
         c1,
     )
-    rest = (tile, problem.n, problem.m, problem.symmetric, problem.work_rows, scratch)
+    rest = (tile, problem.n, problem.m, problem.symmetric, problem.work_rows(tile), scratch)
     # BLAS runs inside the threads' loops: one BLAS thread each, or the cores oversubscribe.
     # Pure-Python mode only: variances near underflow overflow their inverse roots (handled).
     with blas_threads(1), np.errstate(over="ignore"):
@@ -140,18 +140,15 @@ def _distance_columns(problem):
 
 
 def tile_products(spec, A, a0, B, columns_b, b0, rows, cols, dots):
-    """Inner products (or L1 distances) of ``A[a0:a0 + rows]`` and ``B[b0:b0 + cols]``."""
-    if type(spec).products == "l1":
-        return _l1_distances(spec, A, a0, B, columns_b, b0, rows, cols, dots)
-    return _dot_products(spec, A, a0, B, columns_b, b0, rows, cols, dots)
+    """Inner products (or L1 distances, or none) of ``A[a0:a0 + rows]`` and ``B[b0:b0 + cols]``."""
+    return _PRODUCTS[type(spec).products](spec, A, a0, B, columns_b, b0, rows, cols, dots)
 
 
 @overload(tile_products)
 def _tile_products_typed(spec, A, a0, B, columns_b, b0, rows, cols, dots):
     if getattr(spec, "instance_class", None) is None:
         return None
-    l1 = spec.instance_class.products == "l1"
-    return (_l1_distances if l1 else _dot_products).py_func
+    return _PRODUCTS[spec.instance_class.products].py_func
 
 
 @jit
@@ -170,6 +167,14 @@ def _l1_distances(spec, A, a0, B, columns_b, b0, rows, cols, dots):
             z = columns_b[k, b0 : b0 + cols]
             for j in range(cols):
                 row[j] += abs(x - z[j])
+
+
+@jit
+def _no_products(spec, A, a0, B, columns_b, b0, rows, cols, dots):
+    """A family whose map reads its rows alone (``products = "none"``)."""
+
+
+_PRODUCTS = {"dot": _dot_products, "l1": _l1_distances, "none": _no_products}
 
 
 def _fill_tiles_python(
@@ -229,13 +234,17 @@ def _fill_tiles_python(
         target = out if direct else scratch
         ti = i0 - r0 if direct else 0
         tj = j0 - c0 if direct else 0
+        # A tile on the diagonal of K(X, X) maps its upper triangle, then mirrors it.
+        upper = symmetric and i0 == j0
         for i in range(rows):
-            protocol.map_run(spec, dots[i], rows_a, a0 + i, rows_b, b0, work, target, ti + i, tj)
+            first = i if upper else 0
+            protocol.map_run(spec, dots[i, first:], rows_a, a0 + i, rows_b, b0 + first, work,
+                             target, ti + i, tj + first)  # fmt: skip
         if exact_spec is not None:
             exact_a = exact_rows_x if rows_in_x else exact_rows_z
             exact_b = exact_rows_z if cols_in_z else exact_rows_x
             _refine(exact_spec, spec, A, a0, B, b0, dots, rows_a, rows_b, exact_a, exact_b,
-                    work_rows, target, ti, tj)  # fmt: skip
+                    work_rows, target, ti, tj, upper)  # fmt: skip
         if symmetric and i0 == j0:
             core.mirror_square(target, ti, tj, rows)
         if not direct:
@@ -263,14 +272,16 @@ tile_loop = kernel_loop(_fill_tiles_python)
 
 @shared
 def _refine(
-    exact_spec, spec, A, a0, B, b0, dots, rows_a, rows_b, exact_a, exact_b, work_rows, out, ti, tj
+    exact_spec, spec, A, a0, B, b0, dots, rows_a, rows_b, exact_a, exact_b, work_rows, out, ti, tj,
+    upper,
 ):
     """Recompute in float64 the entries of a tile that need it (``needs_refinement``), with
-    the float64 spec and row quantities (``fastntk._protocol.refine``)."""
+    the float64 spec and row quantities (``fastntk._protocol.refine``); with ``upper`` only
+    those on and above the tile's diagonal."""
     one = np.empty(1)
     work = np.empty((work_rows, 1))
     for i in range(dots.shape[0]):
-        for j in range(dots.shape[1]):
+        for j in range(i if upper else 0, dots.shape[1]):
             if protocol.needs_refinement(spec, dots[i, j], rows_a, a0 + i, rows_b, b0 + j):
                 protocol.refine(exact_spec, A, a0 + i, B, b0 + j, exact_a, exact_b, one, work,
                                 out, ti + i, tj + j)  # fmt: skip
@@ -311,7 +322,7 @@ def strip_products(problem, diagonal, V, U, fused):
         tile,
         threads,
         fused,
-        problem.work_rows,
+        problem.work_rows(tile),
     )
     with blas_threads(1), np.errstate(over="ignore"):
         if threads == 1:
@@ -373,7 +384,7 @@ def _strip_products_python(
                 protocol.map_run(spec, dots[i], rows_x, i0 + i, rows_z, j0, work, strip, i, j0)
             if exact_spec is not None:
                 _refine(exact_spec, spec, X, i0, Z, j0, dots, rows_x, rows_z, exact_rows_x,
-                        exact_rows_z, work_rows, strip, np.int64(0), j0)  # fmt: skip
+                        exact_rows_z, work_rows, strip, np.int64(0), j0, False)  # fmt: skip
         S = strip[0, :rows]
         for i in range(min(rows, diagonal_x.shape[0] - i0)):
             S[i, i0 + i] = diagonal_x[i0 + i]
