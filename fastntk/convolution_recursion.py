@@ -1,0 +1,433 @@
+"""The compiled recursion of the convolutional kernels (``fastntk.convolution``, whose docstring
+has the formulas), registered with the protocol (``fastntk._protocol``) for their spec.
+
+Every layer keeps the input's pixel grid: "valid" padding is "same" padding with zeros, of which
+layer ``l`` reads only the pixels whose windows never reached the zeros, ``l (q - 1) / 2`` and
+more from each side. A layer's pixel pairs are ``[h, w, h', w']`` arrays (global pooling) or
+``[pixel, column]`` arrays of the pairs ``p = p'`` of a run of columns (flattening); the window
+average is two passes, along the widths then the heights, each a sum of shifted copies: with
+global pooling a shift of ``(w, w')`` is a shift of the flat ``(h', w')`` index under a mask of
+the columns it keeps, so that every inner loop runs over ``H W`` contiguous numbers.
+"""
+
+import math
+from collections import namedtuple
+
+import numpy as np
+
+from ._jit import shared
+from ._math import rsqrt_or_zero, snap_cosine
+from ._protocol import at, columns, record, register, store
+from ._protocol import map_run as protocol_map_run
+from ._protocol import row_data as protocol_row_data
+from .declarations import activation_dual, activation_row_values
+
+__all__ = ["BUFFERS", "CIRCULAR", "SAME", "VALID", "ConvolutionParameters"]
+
+#: The paddings, by their index in ``fastntk.convolution.PADDINGS``.
+SAME, VALID, CIRCULAR = range(3)
+
+ConvolutionParameters = namedtuple(
+    "ConvolutionParameters",
+    [
+        "depth",  # deepest layer any output needs
+        "w_var",
+        "b_var",
+        "slot_frozen",  # as in fastntk.network: one running Theta per distinct frozen count
+        "output_depth",
+        "output_slot",
+        "snap",  # rounding bound of cosines (see snap_cosine)
+        "rows_per_layer",  # LAYER_QUANTITIES and the activation's own rows, per pixel
+        "activation",
+        "channels",
+        "height",
+        "width",
+        "filter_height",
+        "filter_width",
+        "circular",  # wrapped windows; else zeros outside the image
+        "region_top",  # per layer 0 .. depth: the first row and column it is read from
+        "region_left",
+        "width_masks",  # [b, (h', w')]: 1 where w' + b - (q - 1) / 2 is inside the image
+        "pooled",  # global average pooling; else flattening
+    ],
+)
+ConvolutionParameters.products = "none"  # the map reads the pixels from the rows, not x . z
+ConvolutionParameters.refines = False
+ConvolutionParameters.refines_float64 = lambda spec: False
+
+#: Arrays of pixel pairs in the scratch of ``map_run``, ``H W`` numbers per column with
+#: flattening and ``(H W)^2`` with global pooling: a layer's K, its Sigma, Td (also the
+#: filter's output for Theta) and the filter's partial sums; then one Theta per slot.
+BUFFERS = 4
+
+
+@shared
+def _area(spec):
+    return spec.height * spec.width
+
+
+@shared
+def _pixel_rows(spec):
+    """Rows of one input's pixel quantities copied per pair (global pooling): its channels,
+    then a layer's quantities."""
+    return max(spec.channels, spec.rows_per_layer)
+
+
+@shared
+def _work_rows(spec, run):
+    """Rows of ``run`` columns of scratch: ``H W`` per buffer and column with flattening; with
+    global pooling ``(H W)^2`` per buffer and the pixel quantities of one input."""
+    buffers = BUFFERS + spec.slot_frozen.shape[0]
+    area = _area(spec)
+    if not spec.pooled:
+        return buffers * area
+    return -(-(buffers * area * area + _pixel_rows(spec) * area) // run)
+
+
+ConvolutionParameters.work_rows = _work_rows
+
+
+@shared
+def _layer_base(spec, layer):
+    """The row of the first pixel's quantities of ``layer`` (after the input's pixels)."""
+    area = _area(spec)
+    return area * spec.channels + (layer - 1) * area * spec.rows_per_layer
+
+
+# --- the window average -----------------------------------------------------------------------
+
+
+@shared
+def _tap(index, tap, size, filter_size, circular):
+    """The pixel (along one axis) that tap ``tap`` of pixel ``index``'s window reads, or -1
+    outside a zero-padded image."""
+    source = index + tap - (filter_size - 1) // 2
+    if circular:
+        return source % size
+    return source if 0 <= source < size else -1
+
+
+@shared
+def _filter_columns(spec, source, partial, target, length, scale, shift):
+    """``target[p, :length] = scale A(source)[p, :length] + shift`` on the pairs ``p = p'``
+    (flattening, and every input's own variances): ``[pixel, column]`` arrays."""
+    height, width = spec.height, spec.width
+    fh, fw = spec.filter_height, spec.filter_width
+    for h in range(height):
+        for w in range(width):
+            row = partial[h * width + w, :length]
+            for t in range(length):
+                row[t] = 0
+            for b in range(fw):
+                wi = _tap(w, b, width, fw, spec.circular)
+                if wi >= 0:
+                    src = source[h * width + wi, :length]
+                    for t in range(length):
+                        row[t] += src[t]
+    factor = scale / (fh * fw)
+    for h in range(height):
+        for w in range(width):
+            row = target[h * width + w, :length]
+            for t in range(length):
+                row[t] = 0
+            for a in range(fh):
+                hi = _tap(h, a, height, fh, spec.circular)
+                if hi >= 0:
+                    src = partial[hi * width + w, :length]
+                    for t in range(length):
+                        row[t] += src[t]
+            for t in range(length):
+                row[t] = factor * row[t] + shift
+
+
+@shared
+def _filter_pairs(spec, source, partial, target, scale, shift):
+    """``target = scale A(source) + shift`` on every pixel pair (global pooling), flat
+    ``[h, w, h', w']`` arrays."""
+    height, width = spec.height, spec.width
+    area = height * width
+    fh, fw = spec.filter_height, spec.filter_width
+    for h in range(height):
+        for w in range(width):
+            out = partial[(h * width + w) * area : (h * width + w + 1) * area]
+            for f in range(area):
+                out[f] = 0
+            for b in range(fw):
+                wi = _tap(w, b, width, fw, spec.circular)
+                if wi < 0:
+                    continue
+                src = source[(h * width + wi) * area : (h * width + wi + 1) * area]
+                mask = spec.width_masks[b]
+                shift_w = b - (fw - 1) // 2
+                for f in range(max(0, -shift_w), min(area, area - shift_w)):
+                    out[f] += mask[f] * src[f + shift_w]
+                if spec.circular and shift_w != 0:  # the columns w' + shift_w wrapped around
+                    wrap = shift_w - width if shift_w > 0 else shift_w + width
+                    for f in range(max(0, -wrap), min(area, area - wrap)):
+                        out[f] += (1 - mask[f]) * src[f + wrap]
+    factor = scale / (fh * fw)
+    for h in range(height):
+        for w in range(width):
+            out = target[(h * width + w) * area : (h * width + w + 1) * area]
+            for f in range(area):
+                out[f] = 0
+            for a in range(fh):
+                hi = _tap(h, a, height, fh, spec.circular)
+                if hi < 0:
+                    continue
+                src = partial[(hi * width + w) * area : (hi * width + w + 1) * area]
+                offset = (a - (fh - 1) // 2) * width
+                for f in range(max(0, -offset), min(area, area - offset)):
+                    out[f] += src[f + offset]
+                if spec.circular and offset != 0:  # the rows h' + shift wrapped around
+                    wrap = offset - area if offset > 0 else offset + area
+                    for f in range(max(0, -wrap), min(area, area - wrap)):
+                        out[f] += src[f + wrap]
+            for f in range(area):
+                out[f] = factor * out[f] + shift
+
+
+# --- the layers -------------------------------------------------------------------------------
+
+
+@shared
+def _duals(spec, sigma, values, slopes, x, z_views, length):
+    """``values[t], slopes[t] = T, Td`` for ``t < length``: the duals of the pixel pairs whose
+    covariances are ``sigma[t]``, of one pixel of an input (the record ``x``) against the
+    pixels or the columns ``t`` of the record of views ``z_views``."""
+    activation = spec.activation
+    for t in range(length):
+        z = at(z_views, t)
+        c = snap_cosine(sigma[t] * (x.inverse_root * z.inverse_root), spec.snap)
+        value, slope = activation_dual(activation, sigma[t], c, x, z)
+        values[t] = value
+        slopes[t] = slope
+
+
+@shared
+def _own_dual(spec, z):
+    """``(T, Td)`` of a pixel with itself (the record ``z``): correlation exactly 1, or 0 for
+    a zero variance."""
+    one = type(z.variance)(1)
+    c = one if z.root > 0 else one - one
+    return activation_dual(spec.activation, z.variance, c, z, z)
+
+
+@shared
+def _store_layer(spec, sigma, rows, base, column, length):
+    """Each pixel's quantities of one layer from its variances ``sigma`` (``[pixel, column]``)
+    into ``rows[base + p * rows_per_layer + k, column + t]``."""
+    for p in range(_area(spec)):
+        row = base + p * spec.rows_per_layer
+        for t in range(length):
+            variance = sigma[p, t]
+            rows[row, column + t] = variance
+            rows[row + 1, column + t] = math.sqrt(variance)
+            rows[row + 2, column + t] = rsqrt_or_zero(variance)
+            store(rows, row + 3, column + t, activation_row_values(spec.activation, variance))
+
+
+@shared
+def _flatten_recursion(spec, rows_x, i, rows_z, j, length, work, out, oi, oj, own):
+    """Flattening (and every input's variances): the pixel pairs ``p = p'`` of row ``i``
+    against the columns ``j .. j + length - 1``, ``[pixel, column]`` arrays, the outputs written
+    to ``out[k, oi, oj + t]``. With ``own`` each column is paired with itself, and each layer's
+    quantities are stored in ``rows_z`` before they are used."""
+    area = _area(spec)
+    activation = spec.activation
+    values = work[0:area]
+    sigma = work[area : 2 * area]
+    slopes = work[2 * area : 3 * area]
+    partial = work[3 * area : 4 * area]
+    channels = spec.channels
+    for p in range(area):
+        row = values[p, :length]
+        for t in range(length):
+            row[t] = 0
+        for c in range(channels):
+            z_row = rows_z[p * channels + c, j : j + length]
+            x_value = rows_x[p * channels + c, i]
+            for t in range(length):
+                row[t] += (z_row[t] if own else x_value) * z_row[t]
+        for t in range(length):
+            row[t] /= channels
+    for layer in range(1, spec.depth + 1):
+        _filter_columns(spec, values, partial, sigma, length, spec.w_var, spec.b_var)
+        for s in range(spec.slot_frozen.shape[0]):
+            theta = work[(BUFFERS + s) * area : (BUFFERS + s + 1) * area]
+            if spec.slot_frozen[s] < layer - 1:
+                _filter_columns(spec, theta, partial, slopes, length, spec.w_var, 0.0)
+                for p in range(area):
+                    for t in range(length):
+                        theta[p, t] = slopes[p, t] + sigma[p, t]
+            elif spec.slot_frozen[s] == layer - 1:
+                for p in range(area):
+                    for t in range(length):
+                        theta[p, t] = sigma[p, t]
+        base = _layer_base(spec, layer)
+        if own:
+            _store_layer(spec, sigma, rows_z, base, j, length)
+        for p in range(area):
+            row = base + p * spec.rows_per_layer
+            z_views = columns(activation, rows_z, row, j, j + length)
+            if own:
+                for t in range(length):
+                    values[p, t], slopes[p, t] = _own_dual(spec, at(z_views, t))
+            else:
+                x = record(activation, rows_x, row, i)
+                _duals(spec, sigma[p], values[p], slopes[p], x, z_views, length)
+        for s in range(spec.slot_frozen.shape[0]):
+            if spec.slot_frozen[s] < layer:
+                theta = work[(BUFFERS + s) * area : (BUFFERS + s + 1) * area]
+                for p in range(area):
+                    for t in range(length):
+                        theta[p, t] *= slopes[p, t]
+        for k in range(spec.output_depth.shape[0]):
+            if spec.output_depth[k] != layer:
+                continue
+            target = out[k, oi, oj : oj + length]
+            _region_mean(spec, layer, values, target, length)
+            for t in range(length):
+                target[t] = spec.w_var * target[t] + spec.b_var
+            slot = spec.output_slot[k]
+            if slot >= 0:
+                theta = work[(BUFFERS + slot) * area : (BUFFERS + slot + 1) * area]
+                mean = partial[0, :length]  # free scratch here
+                _region_mean(spec, layer, theta, mean, length)
+                for t in range(length):
+                    target[t] += spec.w_var * mean[t]
+
+
+@shared
+def _region_mean(spec, layer, array, target, length):
+    """``target[t] = mean_p array[p, t]`` over the pixels ``p`` that ``layer`` is read from."""
+    top, left = spec.region_top[layer], spec.region_left[layer]
+    for t in range(length):
+        target[t] = 0
+    for h in range(top, spec.height - top):
+        for w in range(left, spec.width - left):
+            row = array[h * spec.width + w, :length]
+            for t in range(length):
+                target[t] += row[t]
+    count = (spec.height - 2 * top) * (spec.width - 2 * left)
+    for t in range(length):
+        target[t] /= count
+
+
+@shared
+def _pooled_pair(spec, rows_x, i, rows_z, j, scratch, out, oi, oj, same):
+    """Global pooling: the entry ``(i, j)`` from every pixel pair, in the flat ``scratch``
+    (``[h, w, h', w']`` arrays), written to ``out[k, oi, oj]``. ``same``: ``j`` is ``i``, whose
+    pairs of a pixel with itself have correlation exactly 1."""
+    area = _area(spec)
+    square = area * area
+    activation = spec.activation
+    values = scratch[0:square]
+    sigma = scratch[square : 2 * square]
+    slopes = scratch[2 * square : 3 * square]
+    partial = scratch[3 * square : 4 * square]
+    start = (BUFFERS + spec.slot_frozen.shape[0]) * square
+    pixel_rows = _pixel_rows(spec)
+    z_pixels = scratch[start : start + pixel_rows * area].reshape((pixel_rows, area))
+    channels = spec.channels
+    for c in range(channels):
+        for p in range(area):
+            z_pixels[c, p] = rows_z[p * channels + c, j] / channels
+    for p in range(area):
+        row = values[p * area : (p + 1) * area]
+        for q in range(area):
+            row[q] = 0
+        for c in range(channels):
+            x_value = rows_x[p * channels + c, i]
+            z_row = z_pixels[c]
+            for q in range(area):
+                row[q] += x_value * z_row[q]
+    for layer in range(1, spec.depth + 1):
+        _filter_pairs(spec, values, partial, sigma, spec.w_var, spec.b_var)
+        for s in range(spec.slot_frozen.shape[0]):
+            theta = scratch[(BUFFERS + s) * square : (BUFFERS + s + 1) * square]
+            if spec.slot_frozen[s] < layer - 1:
+                _filter_pairs(spec, theta, partial, slopes, spec.w_var, 0.0)
+                for q in range(square):
+                    theta[q] = slopes[q] + sigma[q]
+            elif spec.slot_frozen[s] == layer - 1:
+                for q in range(square):
+                    theta[q] = sigma[q]
+        base = _layer_base(spec, layer)
+        for q in range(area):
+            for k in range(spec.rows_per_layer):
+                z_pixels[k, q] = rows_z[base + q * spec.rows_per_layer + k, j]
+        z_views = columns(activation, z_pixels, 0, 0, area)
+        for p in range(area):
+            x = record(activation, rows_x, base + p * spec.rows_per_layer, i)
+            run = slice(p * area, (p + 1) * area)
+            _duals(spec, sigma[run], values[run], slopes[run], x, z_views, area)
+            if same:
+                values[p * area + p], slopes[p * area + p] = _own_dual(spec, x)
+        for s in range(spec.slot_frozen.shape[0]):
+            if spec.slot_frozen[s] < layer:
+                theta = scratch[(BUFFERS + s) * square : (BUFFERS + s + 1) * square]
+                for q in range(square):
+                    theta[q] *= slopes[q]
+        for k in range(spec.output_depth.shape[0]):
+            if spec.output_depth[k] == layer:
+                nngp = spec.w_var * _pair_mean(spec, layer, values) + spec.b_var
+                out[k, oi, oj] = nngp
+                slot = spec.output_slot[k]
+                if slot >= 0:
+                    theta = scratch[(BUFFERS + slot) * square : (BUFFERS + slot + 1) * square]
+                    out[k, oi, oj] = spec.w_var * _pair_mean(spec, layer, theta) + nngp
+
+
+@shared
+def _pair_mean(spec, layer, array):
+    """The mean of the flat ``[h, w, h', w']`` array over the pixel pairs of ``layer``'s
+    region."""
+    top, left = spec.region_top[layer], spec.region_left[layer]
+    width = spec.width
+    area = spec.height * width
+    total = array.dtype.type(0)
+    for h in range(top, spec.height - top):
+        for w in range(left, width - left):
+            block = (h * width + w) * area
+            for h2 in range(top, spec.height - top):
+                row = array[block + h2 * width + left : block + h2 * width + width - left]
+                for q in range(row.shape[0]):
+                    total += row[q]
+    count = (spec.height - 2 * top) * (width - 2 * left)
+    return total / (count * count)
+
+
+def _convolution_map_run(spec, dots, rows_x, i, rows_z, j, work, out, oi, oj):
+    length = dots.shape[0]
+    if not spec.pooled:
+        _flatten_recursion(spec, rows_x, i, rows_z, j, length, work, out, oi, oj, False)
+        return
+    scratch = work.reshape(work.size)
+    for t in range(length):
+        _pooled_pair(spec, rows_x, i, rows_z, j + t, scratch, out, oi, oj + t, False)
+
+
+def _convolution_row_data(spec, X):
+    """Each input's pixels, then per layer and pixel its variance ``Sigma_l(x, x)[p, p]``, root,
+    inverse root and the activation's quantities; and ``k(x, x)``: from the pairs of every
+    pixel with itself (flattening), or of every pixel pair of the input (global pooling)."""
+    n = X.shape[0]
+    rows = np.empty((_layer_base(spec, spec.depth + 1), n), dtype=X.dtype)
+    for i in range(n):
+        for k in range(X.shape[1]):
+            rows[k, i] = X[i, k]
+    area = _area(spec)
+    work = np.empty(((BUFFERS + spec.slot_frozen.shape[0]) * area, n), dtype=X.dtype)
+    out = np.empty((spec.output_depth.shape[0], 1, n), dtype=X.dtype)
+    start = np.int64(0)  # a variable: a literal 0 would compile another specialisation
+    _flatten_recursion(spec, rows, start, rows, start, n, work, out, start, start, True)
+    if spec.pooled:
+        scratch = np.empty(_work_rows(spec, 1), dtype=X.dtype)
+        for i in range(n):
+            _pooled_pair(spec, rows, i, rows, i, scratch, out, start, i, True)
+    return rows, out[:, 0, :]
+
+
+register(protocol_map_run, ConvolutionParameters, _convolution_map_run)
+register(protocol_row_data, ConvolutionParameters, _convolution_row_data)
