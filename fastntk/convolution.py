@@ -294,6 +294,15 @@ def _check_scratch(bound):
         )
 
 
+def _window_taps(size, filter_size, circular):
+    """``[index, tap]``: the pixel along one axis that each tap of each pixel's window reads,
+    -1 for a zero outside the image (or wrapped around, ``circular``)."""
+    sources = np.arange(size)[:, None] + np.arange(filter_size) - (filter_size - 1) // 2
+    if circular:
+        return sources % size
+    return np.where((sources >= 0) & (sources < size), sources, -1).astype(np.int64)
+
+
 def _convolution_spec(kernels, shape, dtype):
     dtype = np.dtype(dtype)
     first = kernels[0]
@@ -311,6 +320,8 @@ def _convolution_spec(kernels, shape, dtype):
     shifts = np.arange(filter_width) - (filter_width - 1) // 2
     columns = np.tile(np.arange(width), height)
     inside = (columns + shifts[:, None] >= 0) & (columns + shifts[:, None] < width)
+    taps = [_window_taps(size, q, padding == CIRCULAR) for size, q in
+            ((height, filter_height), (width, filter_width))]  # fmt: skip
     # Sigma's rounding: a window's q^2 C products, and the same again per layer.
     terms = filter_height * filter_width * channels * (depth + 1)
     return ConvolutionParameters(
@@ -332,5 +343,6 @@ def _convolution_spec(kernels, shape, dtype):
         region_top.astype(np.int64),
         region_left.astype(np.int64),
         inside.astype(dtype),
+        *taps,
         np.bool_(first.pooling == "global"),
     )

@@ -48,6 +48,8 @@ ConvolutionParameters = namedtuple(
         "region_top",  # per layer 0 .. depth: the first row and column it is read from
         "region_left",
         "width_masks",  # [b, (h', w')]: 1 where w' + b - (q - 1) / 2 is inside the image
+        "height_taps",  # [h, a]: the row tap a of row h's window reads (-1: a padding zero)
+        "width_taps",  # [w, b]: the same for columns
         "pooled",  # global average pooling; else flattening
     ],
 )
@@ -98,16 +100,6 @@ def _layer_base(spec, layer):
 
 
 @shared
-def _tap(index, tap, size, filter_size, circular):
-    """The pixel (along one axis) that tap ``tap`` of pixel ``index``'s window reads, or -1
-    outside a zero-padded image."""
-    source = index + tap - (filter_size - 1) // 2
-    if circular:
-        return source % size
-    return source if 0 <= source < size else -1
-
-
-@shared
 def _filter_columns(spec, source, partial, target, length, scale, shift):
     """``target[p, :length] = scale A(source)[p, :length] + shift`` on the pairs ``p = p'``
     (flattening, and every input's own variances): ``[pixel, column]`` arrays."""
@@ -119,7 +111,7 @@ def _filter_columns(spec, source, partial, target, length, scale, shift):
             for t in range(length):
                 row[t] = 0
             for b in range(fw):
-                wi = _tap(w, b, width, fw, spec.circular)
+                wi = spec.width_taps[w, b]
                 if wi >= 0:
                     src = source[h * width + wi, :length]
                     for t in range(length):
@@ -131,7 +123,7 @@ def _filter_columns(spec, source, partial, target, length, scale, shift):
             for t in range(length):
                 row[t] = 0
             for a in range(fh):
-                hi = _tap(h, a, height, fh, spec.circular)
+                hi = spec.height_taps[h, a]
                 if hi >= 0:
                     src = partial[hi * width + w, :length]
                     for t in range(length):
@@ -143,46 +135,68 @@ def _filter_columns(spec, source, partial, target, length, scale, shift):
 @shared
 def _filter_pairs(spec, source, partial, target, scale, shift):
     """``target = scale A(source) + shift`` on every pixel pair (global pooling), flat
-    ``[h, w, h', w']`` arrays."""
+    ``[h, w, h', w']`` arrays: the sums along the widths into ``partial``, then along the
+    heights.
+
+    The loops run on views indexed from 0, so that they vectorise (a runtime offset in an index
+    makes Numba's negative-index check turn the loads into gathers), and are written out here:
+    a helper called per view would not be inlined."""
     height, width = spec.height, spec.width
     area = height * width
-    fh, fw = spec.filter_height, spec.filter_width
     for h in range(height):
         for w in range(width):
             out = partial[(h * width + w) * area : (h * width + w + 1) * area]
+            centre = (spec.filter_width - 1) // 2  # the tap that keeps every pixel: first
+            src = source[(h * width + w) * area : (h * width + w + 1) * area]
             for f in range(area):
-                out[f] = 0
-            for b in range(fw):
-                wi = _tap(w, b, width, fw, spec.circular)
-                if wi < 0:
+                out[f] = src[f]
+            for b in range(spec.filter_width):
+                wi = spec.width_taps[w, b]
+                if wi < 0 or b == centre:
                     continue
                 src = source[(h * width + wi) * area : (h * width + wi + 1) * area]
-                mask = spec.width_masks[b]
-                shift_w = b - (fw - 1) // 2
-                for f in range(max(0, -shift_w), min(area, area - shift_w)):
-                    out[f] += mask[f] * src[f + shift_w]
-                if spec.circular and shift_w != 0:  # the columns w' + shift_w wrapped around
+                # out[f] += mask[f] src[f + s]: the shift s of w' is one of the flat (h', w')
+                shift_w = b - (spec.filter_width - 1) // 2
+                low, high = max(0, -shift_w), min(area, area - shift_w)
+                kept = out[low:high]
+                shifted = src[low + shift_w : high + shift_w]
+                mask = spec.width_masks[b, low:high]
+                for f in range(high - low):
+                    kept[f] += mask[f] * shifted[f]
+                if spec.circular and shift_w != 0:  # the columns w' + s wrapped around
                     wrap = shift_w - width if shift_w > 0 else shift_w + width
-                    for f in range(max(0, -wrap), min(area, area - wrap)):
-                        out[f] += (1 - mask[f]) * src[f + wrap]
-    factor = scale / (fh * fw)
+                    low, high = max(0, -wrap), min(area, area - wrap)
+                    kept = out[low:high]
+                    shifted = src[low + wrap : high + wrap]
+                    mask = spec.width_masks[b, low:high]
+                    for f in range(high - low):
+                        kept[f] += (1 - mask[f]) * shifted[f]
+    factor = scale / (spec.filter_height * spec.filter_width)
     for h in range(height):
         for w in range(width):
             out = target[(h * width + w) * area : (h * width + w + 1) * area]
+            centre = (spec.filter_height - 1) // 2
+            src = partial[(h * width + w) * area : (h * width + w + 1) * area]
             for f in range(area):
-                out[f] = 0
-            for a in range(fh):
-                hi = _tap(h, a, height, fh, spec.circular)
-                if hi < 0:
+                out[f] = src[f]
+            for a in range(spec.filter_height):
+                hi = spec.height_taps[h, a]
+                if hi < 0 or a == centre:
                     continue
                 src = partial[(hi * width + w) * area : (hi * width + w + 1) * area]
-                offset = (a - (fh - 1) // 2) * width
-                for f in range(max(0, -offset), min(area, area - offset)):
-                    out[f] += src[f + offset]
+                offset = (a - (spec.filter_height - 1) // 2) * width  # a shift of h': rows
+                low, high = max(0, -offset), min(area, area - offset)
+                kept = out[low:high]
+                shifted = src[low + offset : high + offset]
+                for f in range(high - low):
+                    kept[f] += shifted[f]
                 if spec.circular and offset != 0:  # the rows h' + shift wrapped around
                     wrap = offset - area if offset > 0 else offset + area
-                    for f in range(max(0, -wrap), min(area, area - wrap)):
-                        out[f] += src[f + wrap]
+                    low, high = max(0, -wrap), min(area, area - wrap)
+                    kept = out[low:high]
+                    shifted = src[low + wrap : high + wrap]
+                    for f in range(high - low):
+                        kept[f] += shifted[f]
             for f in range(area):
                 out[f] = factor * out[f] + shift
 
