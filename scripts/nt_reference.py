@@ -77,7 +77,7 @@ covariances of equal positions, and a convolution keeps that diagonal to itself)
 ``GlobalAvgPool`` (which sums every pair of positions; given a spatially diagonal kernel it
 silently returns a different number, so this must not be left to a layer's own default).
 ``"serial": true`` builds each depth's ``stax.serial`` from scratch instead; the two give the
-same numbers (for ``Flatten`` within a few ulps).
+same numbers, bit for bit.
 
 ``--conv-speed`` (for ``compare_conv.py --speed``) times jitted convolutional kernels.
 ``CASE_DIR`` holds ``inputs.npz`` with one array ``X`` (n, *spatial, C) and ``conv_speed.json``:
