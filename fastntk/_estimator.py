@@ -18,7 +18,12 @@ import sys
 import numpy as np
 
 from . import config, engine, solvers
-from ._validation import check_fits_in_memory, check_matrix, check_symmetric, resolve_dtype
+from ._validation import (
+    check_fits_in_memory,
+    check_samples,
+    check_symmetric,
+    resolve_dtype,
+)
 from .network import NTK
 
 #: The kernel of estimators built without one.
@@ -137,10 +142,26 @@ class KernelModel(Estimator):
             return
         engine.check_kernel(kernel)
 
+    def _input_ranks(self):
+        """The ranks of the inputs every kernel of the estimator takes (2: rows; the
+        convolutional kernels also take images and signals)."""
+        if self._precomputed:
+            return (2,)
+        kernels = getattr(self, "kernels", None)
+        if kernels is None:
+            kernels = [self.kernel]
+        elif hasattr(kernels, "spec"):
+            kernels = [kernels]
+        ranks = [set(getattr(kernel, "input_ranks", (2,))) for kernel in kernels]
+        return tuple(sorted(set.intersection(*ranks))) if ranks else (2,)
+
+    def _samples(self, X):
+        return check_samples(X, "X", self._input_ranks())
+
     def _fit_inputs(self, X):
         """Checked training inputs; records their shape. With ``kernel="precomputed"`` a
         ``ValueError`` unless ``X`` is square and symmetric (up to rounding)."""
-        X = check_matrix(X, "X")
+        X = self._samples(X)
         if self._precomputed:
             if X.shape[0] != X.shape[1]:
                 raise ValueError(
@@ -151,7 +172,8 @@ class KernelModel(Estimator):
             self.X_fit_ = None
         else:
             self.X_fit_ = np.array(X, dtype=self._dtype(), order="C")
-        self.n_features_in_ = X.shape[1]
+        self.n_features_in_ = int(np.prod(X.shape[1:]))
+        self.input_shape_ = X.shape[1:]
         self.n_fit_samples_ = X.shape[0]
         return X
 
@@ -174,13 +196,19 @@ class KernelModel(Estimator):
     def _score_inputs(self, X, y):
         """``(X, y)`` checked for ``score``: finite numeric targets, one per row of ``X``."""
         self._check_is_fitted()
-        X = check_matrix(X, "X")
+        X = self._samples(X)
         return X, solvers.check_targets(y, X.shape[0], "X")
 
     def _predict_inputs(self, X):
         self._check_is_fitted()
-        X = check_matrix(X, "X")
-        if X.shape[1] != self.n_features_in_:
+        X = self._samples(X)
+        expected = getattr(self, "input_shape_", X.shape[1:])
+        if X.ndim > 2 and X.shape[1:] != expected:
+            raise ValueError(
+                f"X holds inputs of shape {X.shape[1:]}, but {type(self).__name__} was fitted "
+                f"on inputs of shape {expected}"
+            )
+        if X.shape[1] != self.n_features_in_ and X.ndim == 2:
             meaning = " (one per training sample)" if self._precomputed else ""
             raise ValueError(
                 f"X has {X.shape[1]} features, but {type(self).__name__} is expecting "

@@ -65,6 +65,28 @@ def check_matrix(array, name):
     return array
 
 
+def check_samples(array, name, ranks=(2,)):
+    """``array`` checked as ``check_matrix`` does, or when ``ranks`` (the input ranks a kernel
+    takes) allows, an array of ``array.ndim`` in ``ranks``: images ``(n, H, W, C)`` or signals
+    ``(n, L, C)``, non-empty, finite and real (not yet converted)."""
+    if 2 in ranks and np.ndim(array) == 2 or tuple(ranks) == (2,):
+        return check_matrix(array, name)
+    if array is None:
+        raise TypeError(f"{name} must be an array, got None")
+    array = as_real_array(array, name)
+    if array.ndim not in ranks:
+        expected = " or ".join(str(rank) for rank in sorted(ranks))
+        raise ValueError(
+            f"{name} must have {expected} dimensions (images (n, H, W, C) or signals (n, L, C), "
+            f"channels last), got shape {array.shape}; a single input needs a leading axis of 1"
+        )
+    if 0 in array.shape:
+        raise ValueError(f"{name} must not be empty, got shape {array.shape}")
+    if np.issubdtype(array.dtype, np.floating) and not np.isfinite(array).all():
+        raise ValueError(f"{name} contains NaN or infinity")
+    return array
+
+
 def resolve_dtype(dtype, out=None):
     """The computation dtype: ``dtype`` if given, else ``out``'s, else float64."""
     if out is not None and not isinstance(out, np.ndarray):

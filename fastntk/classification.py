@@ -6,7 +6,7 @@ import warnings
 import numpy as np
 
 from ._estimator import DEFAULT_KERNEL, DataConversionWarning, Estimator, sklearn_flavoured
-from ._validation import check_matrix, check_sample_count
+from ._validation import check_sample_count
 from .regression import KernelRegressor
 
 
@@ -55,7 +55,7 @@ class OneHotClassifier(Estimator):
         return y
 
     def _after_fit(self):
-        for name in ("n_features_in_", "n_fit_samples_"):
+        for name in ("n_features_in_", "input_shape_", "n_fit_samples_"):
             if hasattr(self.regressor_, name):
                 setattr(self, name, getattr(self.regressor_, name))
         return self
@@ -76,7 +76,7 @@ class OneHotClassifier(Estimator):
         """Accuracy of ``predict(X)`` against the labels ``y``; a ``ValueError`` when ``y``
         does not have one label per row of ``X``."""
         self._check_is_fitted()
-        X = check_matrix(X, "X")
+        X = self.regressor_._samples(X)
         y = self._labels(y)
         check_sample_count(y.shape[0], X.shape[0], "X")
         return float(np.mean(self.predict(X) == y))

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._math import cosine_tolerance
-from ._validation import as_real_array, check_fits_in_memory, check_int, check_positive
+from ._validation import check_fits_in_memory, check_int, check_positive, check_samples
 from .activations import Activation, as_activation
 from .convolution_recursion import BUFFERS, CIRCULAR, VALID, ConvolutionParameters
 from .declarations import LAYER_QUANTITIES, Kernel
@@ -44,20 +44,22 @@ __all__ = ["CNNGP", "CNTK", "PADDINGS", "POOLINGS"]
 
 #: neural-tangents' paddings of ``Conv``, by fastntk's names.
 PADDINGS = ("same", "valid", "circular")
+#: The ranks of the inputs: images, signals, or rows of a bound shape's inputs.
+INPUT_RANKS = (2, 3, 4)
 #: The readouts: global average pooling, or flattening (the vectorised readout).
 POOLINGS = ("global", "flatten")
+
+
 class ConvolutionKernel(Kernel):
     """Shared by ``CNNGP`` and ``CNTK``: the parameters, and the inputs' checks."""
 
-    input_ranks = (3, 4)
+    input_ranks = INPUT_RANKS
 
     def __post_init__(self):
         object.__setattr__(self, "depth", check_int(self.depth, "depth", 1, MAX_DEPTH))
         size = check_int(self.filter_size, "filter_size", 1)
         if size % 2 == 0:
-            raise ValueError(
-                f"filter_size must be odd (a window centred on its pixel), got {size}"
-            )
+            raise ValueError(f"filter_size must be odd (a window centred on its pixel), got {size}")
         object.__setattr__(self, "filter_size", size)
         for name, choices in (("padding", PADDINGS), ("pooling", POOLINGS)):
             value = getattr(self, name)
@@ -152,7 +154,7 @@ class ConvolutionFamily(Kernel):
     """Convolutional kernels sharing everything but depth and frozen layers: one pass."""
 
     kernels: tuple
-    input_ranks = (3, 4)
+    input_ranks = INPUT_RANKS
 
     def __post_init__(self):
         for kernel in self.kernels:
@@ -193,7 +195,7 @@ class ShapedConvolution(Kernel):
     kernel: Kernel
     kernels: tuple
     shape: tuple
-    input_ranks = (2, 3, 4)
+    input_ranks = INPUT_RANKS
 
     @property
     def n_outputs(self):
@@ -208,8 +210,10 @@ class ShapedConvolution(Kernel):
         return self.kernel.cuda_unavailable
 
     def prepare(self, X, Z):
-        rows = [_as_rows(A, name, self.shape) for A, name in ((X, "X"), (Z, "Z"))]
-        return self, rows[0], (rows[0] if Z is None or Z is X else rows[1])
+        rows_x = _as_rows(check_samples(X, "X", INPUT_RANKS), "X", self.shape)
+        if Z is None or Z is X:
+            return self, rows_x, rows_x
+        return self, rows_x, _as_rows(check_samples(Z, "Z", INPUT_RANKS), "Z", self.shape)
 
     def spec(self, n_features, dtype):
         return _convolution_spec(self.kernels, self.shape, dtype)
@@ -221,62 +225,46 @@ class ShapedConvolution(Kernel):
 
 
 def _prepare(kernel, kernels, X, Z):
-    """``(ShapedConvolution, X rows, Z rows)``, with the checks of DESIGN.md section 5."""
-    X = _checked_input(X, "X")
-    shape = X.shape[1:] if X.ndim == 4 else (1,) + X.shape[1:]
-    if Z is not None and Z is not X:
-        Z = _checked_input(Z, "Z")
-        other = Z.shape[1:] if Z.ndim == 4 else (1,) + Z.shape[1:]
-        if Z.ndim != X.ndim or other != shape:
-            raise ValueError(
-                f"X and Z must hold inputs of one shape, got X {X.shape} and Z {Z.shape} (the "
-                "channels and the image size must match)"
-            )
+    """``(ShapedConvolution, X rows, Z rows)``, with the checks of DESIGN.md section 5. One of
+    ``X`` and ``Z`` may be rows of the other's inputs (a fitted model's centres)."""
+    symmetric = Z is None or Z is X
+    X = check_samples(X, "X", INPUT_RANKS)
+    Z = X if symmetric else check_samples(Z, "Z", INPUT_RANKS)
+    shaped, name = (X, "X") if X.ndim > 2 or symmetric else (Z, "Z")
+    if shaped.ndim == 2:
+        raise ValueError(
+            f"{type(kernel).__name__} takes images (n, H, W, C) or signals (n, L, C), channels "
+            f"last; got {name} of shape {shaped.shape}"
+        )
+    sample = shaped.shape[1:] if shaped.ndim == 4 else (1,) + shaped.shape[1:]
+    shape = tuple(int(size) for size in sample)
     first = kernels[0]
     deepest = max(k.depth for k in kernels)
-    spatial = shape[:2] if X.ndim == 4 else shape[1:2]
+    spatial = shape[:2] if shaped.ndim == 4 else shape[1:2]
     if first.padding == "valid" and min(spatial) - deepest * (first.filter_size - 1) < 1:
         raise ValueError(
             f'padding="valid" shrinks each side by filter_size - 1 = {first.filter_size - 1} '
             f"per layer: {deepest} layers need inputs of at least "
-            f"{deepest * (first.filter_size - 1) + 1} pixels a side, got {X.shape[1:-1]}; use "
-            'fewer layers, a smaller filter, or padding="same"'
+            f"{deepest * (first.filter_size - 1) + 1} pixels a side, got {shaped.shape[1:-1]}; "
+            'use fewer layers, a smaller filter, or padding="same"'
         )
-    bound = ShapedConvolution(kernel, tuple(kernels), tuple(int(s) for s in shape))
+    bound = ShapedConvolution(kernel, tuple(kernels), shape)
     _check_scratch(bound)
-    rows_x = X.reshape(X.shape[0], -1)
-    return bound, rows_x, (rows_x if Z is None or Z is X else Z.reshape(Z.shape[0], -1))
-
-
-def _checked_input(array, name):
-    if array is None:
-        raise TypeError(f"{name} must be an array of images (n, H, W, C), got None")
-    array = as_real_array(array, name)
-    if array.ndim not in (3, 4):
-        raise ValueError(
-            f"{name} must be images (n, H, W, C) or signals (n, L, C), channels last, got "
-            f"shape {array.shape}; a single image needs a leading axis of 1"
-        )
-    if 0 in array.shape:
-        raise ValueError(f"{name} must not be empty, got shape {array.shape}")
-    if np.issubdtype(array.dtype, np.floating) and not np.isfinite(array).all():
-        raise ValueError(f"{name} contains NaN or infinity")
-    return array
+    rows_x = _as_rows(X, "X", shape)
+    return bound, rows_x, (rows_x if symmetric else _as_rows(Z, "Z", shape))
 
 
 def _as_rows(array, name, shape):
-    """Inputs of the bound ``shape`` (images, signals or their rows), as rows."""
-    if array is None:
-        return None
-    array = as_real_array(array, name)
+    """Checked inputs of ``shape`` (images, signals or rows of their size), as rows."""
     size = int(np.prod(shape))
     if array.ndim == 2 and array.shape[1] == size:
         return array
     sample = array.shape[1:] if array.ndim == 4 else (1,) + array.shape[1:]
-    if array.ndim not in (3, 4) or sample != shape:
+    if array.ndim == 2 or sample != shape:
+        described = shape if shape[0] > 1 else shape[1:]
         raise ValueError(
-            f"{name} must hold inputs of shape {shape if shape[0] > 1 else shape[1:]} (or rows "
-            f"of {size} numbers), got shape {array.shape}"
+            f"{name} must hold inputs of shape {described} (or rows of {size} numbers), got "
+            f"shape {array.shape}: X and Z need the same image size and channels"
         )
     return array.reshape(array.shape[0], -1)
 

@@ -115,6 +115,7 @@ def nystrom_fit(
         coefficients are not finite (kernel values or their products that overflow, or a kernel
         that is not positive semi-definite).
     """
+    kernel, X, _ = kernel.prepare(X, None)  # images as rows, the kernel bound to their shape
     X = check_matrix(X, "X")
     dtype = resolve_dtype(dtype)
     X = as_compute_array(X, dtype, "X")

@@ -28,8 +28,9 @@ class KernelOperator(LinearOperator):
         engine.check_kernel(kernel)
         if kernel.n_outputs != 1:
             raise TypeError(f"KernelOperator takes a single kernel, got {kernel!r}")
-        X, Z, dtype, symmetric = check_gram_inputs(X, Z, dtype, None)
         self.kernel = kernel
+        kernel, X, Z = kernel.prepare(X, Z)
+        X, Z, dtype, symmetric = check_gram_inputs(X, Z, dtype, None)
         self._problem = engine.gram_problem(kernel, X, Z, dtype, symmetric)
         diagonal = self._problem.diagonal[0]
         self._diagonal = diagonal if symmetric else np.empty(0, dtype=dtype)

@@ -272,7 +272,21 @@ tile_loop = kernel_loop(_fill_tiles_python)
 
 @shared
 def _refine(
-    exact_spec, spec, A, a0, B, b0, dots, rows_a, rows_b, exact_a, exact_b, work_rows, out, ti, tj,
+    exact_spec,
+    spec,
+    A,
+    a0,
+    B,
+    b0,
+    dots,
+    rows_a,
+    rows_b,
+    exact_a,
+    exact_b,
+    work_rows,
+    out,
+    ti,
+    tj,
     upper,
 ):
     """Recompute in float64 the entries of a tile that need it (``needs_refinement``), with

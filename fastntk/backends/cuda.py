@@ -181,6 +181,7 @@ def gram_kernel(spec_class, dtype_name, tile, work_rows, refine):
     """The Gram kernel of one kernel family, dtype, tile size and scratch size (compiled on
     first launch)."""
     l1_distance = spec_class.products == "l1"
+    no_products = spec_class.products == "none"  # the map reads its rows alone
     value_type = numba.from_dtype(np.dtype(dtype_name))
     padded = tile + 1  # an odd row length: the threads of a warp read distinct shared banks
 
@@ -218,7 +219,7 @@ def gram_kernel(spec_class, dtype_name, tile, work_rows, refine):
         x_tile = cuda.shared.array((tile, padded), value_type)
         z_tile = cuda.shared.array((tile, padded), value_type)
         total = value_type(0)
-        d = X.shape[1]
+        d = 0 if no_products else X.shape[1]
         for k0 in range(0, d, tile):
             k = k0 + tx
             # Zeros pad the edges: they add nothing to a product or to an L1 distance.
