@@ -249,7 +249,7 @@ def _prepare(kernel, kernels, X, Z):
             'use fewer layers, a smaller filter, or padding="same"'
         )
     bound = ShapedConvolution(kernel, tuple(kernels), shape)
-    _check_scratch(bound)
+    _check_memory(bound, X.shape[0] + (0 if symmetric else Z.shape[0]))
     rows_x = _as_rows(X, "X", shape)
     return bound, rows_x, (rows_x if symmetric else _as_rows(Z, "Z", shape))
 
@@ -269,16 +269,26 @@ def _as_rows(array, name, shape):
     return array.reshape(array.shape[0], -1)
 
 
-def _check_scratch(bound):
-    """The per-thread scratch of global pooling, ``(4 + slots) (H W)^2`` numbers, must fit."""
-    height, width, _ = bound.shape
-    if bound.kernels[0].pooling == "global":
+def _check_memory(bound, inputs):
+    """What a Gram computation holds besides ``K`` must fit: each input's pixel variances of
+    every layer, ``(H W C + depth H W rows)`` numbers, and with global pooling the scratch per
+    thread, ``(4 + slots) (H W)^2`` numbers."""
+    height, width, channels = bound.shape
+    area = height * width
+    first = bound.kernels[0]
+    per_layer = len(LAYER_QUANTITIES) + len(first.activation.rows)
+    depth = max(k.depth for k in bound.kernels)
+    check_fits_in_memory(
+        inputs * (area * channels + depth * area * per_layer) * 8,
+        f"the per-pixel variances of {inputs} inputs of shape {bound.shape} over {depth} layers",
+        "compute the Gram matrix in blocks (fastntk.gram_block) or use fewer layers",
+    )
+    if first.pooling == "global":
         slots = len({k.frozen_layers for k in bound.kernels if k.frozen_layers < k.depth})
-        needed = (BUFFERS + slots) * (height * width) ** 2 * 8
         check_fits_in_memory(
-            needed,
-            f"global pooling of {height} x {width} images (scratch per thread)",
-            'use pooling="flatten", or fewer threads',
+            (BUFFERS + slots) * area**2 * 8,
+            f"global pooling of {height} x {width} inputs (scratch per thread)",
+            'use pooling="flatten"',
         )
 
 
