@@ -336,3 +336,33 @@ def test_closed_form_activations_match_cpu(kernel, dtype):
         got = fk.gram(kernel, X, Z_or_none, dtype=dtype, device="cuda")
         expected = fk.gram(kernel, X, Z_or_none, dtype=dtype)
         assert_scaled_close(got, expected, _scale(kernel, X, Z_or_none), RTOL[dtype], repr(kernel))
+
+
+IMAGES = np.random.default_rng(5).standard_normal((6, 5, 4, 2))
+OTHER_IMAGES = np.random.default_rng(6).standard_normal((5, 5, 4, 2))
+CONVOLUTIONAL_KERNELS = [
+    fk.CNTK(2, 3, "same", "global", "relu", 1.4, 0.3, frozen=1),
+    fk.CNTK(2, 3, "circular", "flatten", "erf", 1.0, 0.2),
+    fk.CNNGP(1, 3, "valid", "global", "erf", 0.8, 0.0),
+    fk.CNTK(1, 3, "valid", "flatten", "relu", 1.2, 0.0),
+]
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["float64", "float32"])
+@pytest.mark.parametrize("kernel", CONVOLUTIONAL_KERNELS, ids=repr)
+def test_convolutional_kernels_match_cpu(kernel, dtype):
+    """The convolutional recursion runs on the GPU from the same code (one entry per thread,
+    its pixel pairs in local scratch); K(X, X) keeps the CPU's exact diagonal."""
+    for Z_or_none in (OTHER_IMAGES, None):
+        got = fk.gram(kernel, IMAGES, Z_or_none, dtype=dtype, device="cuda")
+        expected = fk.gram(kernel, IMAGES, Z_or_none, dtype=dtype)
+        assert_scaled_close(got, expected, _scale(kernel, IMAGES, Z_or_none), RTOL[dtype],
+                            repr(kernel))  # fmt: skip
+    square = fk.gram(kernel, IMAGES, dtype=dtype, device="cuda")
+    np.testing.assert_array_equal(np.diag(square), kernel.diag(IMAGES, dtype=dtype))
+
+
+def test_convolutional_family_matches_cpu():
+    family = [fk.CNNGP(1, b_std=0.3), fk.CNTK(2, b_std=0.3), fk.CNTK(2, b_std=0.3, frozen=1)]
+    got = fk.gram_many(family, IMAGES, OTHER_IMAGES, device="cuda")
+    np.testing.assert_allclose(got, fk.gram_many(family, IMAGES, OTHER_IMAGES), rtol=1e-12)
