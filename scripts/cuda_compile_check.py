@@ -49,6 +49,10 @@ def _exp_dual(cov12, var1, var2):
 
 KERNELS.append(fk.NTK(depth=2, activation=ACTIVATIONS.Elementwise(None, _exp_dual, _exp_dual)))
 KERNELS += [
+    fk.CNTK(depth=2, padding="circular", pooling="global", b_std=0.3, frozen=1),
+    fk.CNTK(depth=2, pooling="flatten", activation="erf"),
+]
+KERNELS += [
     fk.NTK(depth=2, activation=activation, b_std=0.3)
     for activation in (
         ACTIVATIONS.Erf(0.7, 1.3, 0.2),
@@ -68,8 +72,10 @@ def kernel_and_types(kernel, dtype, symmetric):
     """The generated kernel of ``kernel`` and the types of its arguments, as ``fill`` passes
     them."""
     rng = np.random.default_rng(0)
-    X = rng.standard_normal((20, 5)).astype(dtype)
-    Z = X if symmetric else rng.standard_normal((17, 5)).astype(dtype)
+    shape = (4, 4, 2) if 4 in kernel.input_ranks else (5,)  # images for convolutional kernels
+    X = rng.standard_normal((20, *shape)).astype(dtype)
+    Z = X if symmetric else rng.standard_normal((17, *shape)).astype(dtype)
+    kernel, X, Z = kernel.prepare(X, Z)
     problem = engine.gram_problem(kernel, X, Z, np.dtype(dtype), symmetric)
     exact = problem.exact_spec is not None
 
@@ -95,7 +101,7 @@ def kernel_and_types(kernel, dtype, symmetric):
         types.boolean,
     )
     generated = cuda_backend.gram_kernel(
-        type(problem.spec), problem.dtype.name, 16, max(1, problem.work_rows), exact
+        type(problem.spec), problem.dtype.name, 16, max(1, problem.work_rows(1)), exact
     )
     return generated, argument_types
 
