@@ -40,6 +40,7 @@ class GramProblem:
     symmetric: bool
     n_outputs: int
     cacheable: bool
+    tile: int  # the side of the CPU's tiles (``engine.tile_size``)
 
     @property
     def dtype(self):

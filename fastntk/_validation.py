@@ -69,11 +69,13 @@ def check_samples(array, name, ranks=(2,)):
     """``array`` checked as ``check_matrix`` does, or when ``ranks`` (the input ranks a kernel
     takes) allows, an array of ``array.ndim`` in ``ranks``: images ``(n, H, W, C)`` or signals
     ``(n, L, C)``, non-empty, finite and real (not yet converted)."""
-    if 2 in ranks and np.ndim(array) == 2 or tuple(ranks) == (2,):
+    if tuple(ranks) == (2,):
         return check_matrix(array, name)
     if array is None:
         raise TypeError(f"{name} must be an array, got None")
     array = as_real_array(array, name)
+    if array.ndim == 2 and 2 in ranks:
+        return check_matrix(array, name)
     if array.ndim not in ranks:
         expected = " or ".join(str(rank) for rank in sorted(ranks))
         raise ValueError(

@@ -56,6 +56,9 @@ ConvolutionParameters = namedtuple(
 ConvolutionParameters.products = "none"  # the map reads the pixels from the rows, not x . z
 ConvolutionParameters.refines = False
 ConvolutionParameters.refines_float64 = lambda spec: False
+#: An entry costs thousands of duals: smaller tiles keep every thread busy on small n (a run of
+#: 64 columns still vectorises the flattening readout).
+ConvolutionParameters.largest_tile = 64
 
 #: Arrays of pixel pairs in the scratch of ``map_run``, ``H W`` numbers per column with
 #: flattening and ``(H W)^2`` with global pooling: a layer's K, its Sigma, Td (also the

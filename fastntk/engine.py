@@ -119,7 +119,8 @@ def gram_problem(kernel, X, Z, dtype, symmetric, rows=None, columns=None):
     n, m = X.shape[0], Z.shape[0]
     r0, r1 = rows or (0, n)
     c0, c1 = columns or (0, m)
-    tile = config.get("tile_size")
+    spec = kernel.spec(X.shape[1], dtype)
+    tile = tile_size(spec)
     x_start, x_stop = _tile_span(r0, r1, n, tile)
     z_start, z_stop = _tile_span(c0, c1, m, tile)
     X_rows = _scaled_rows(kernel, X[x_start:x_stop])
@@ -128,7 +129,6 @@ def gram_problem(kernel, X, Z, dtype, symmetric, rows=None, columns=None):
         if symmetric and (z_start, z_stop) == (x_start, x_stop)
         else _scaled_rows(kernel, Z[z_start:z_stop])
     )
-    spec = kernel.spec(X.shape[1], dtype)
     rows_x, diagonal = _row_data(kernel, spec, X_rows, dtype)
     rows_z = rows_x if Z_rows is X_rows else _row_data(kernel, spec, Z_rows, dtype)[0]
     exact_spec = exact_rows_x = exact_rows_z = None
@@ -165,7 +165,16 @@ def gram_problem(kernel, X, Z, dtype, symmetric, rows=None, columns=None):
         symmetric=symmetric,
         n_outputs=kernel.n_outputs,
         cacheable=kernel.cacheable,
+        tile=tile,
     )
+
+
+def tile_size(spec):
+    """The side of the CPU's tiles for a spec: ``config tile_size``, at most the family's
+    ``largest_tile`` (convolutional entries cost so much that a few tiles would leave threads
+    idle)."""
+    configured = config.get("tile_size")
+    return min(configured, getattr(type(spec), "largest_tile", configured))
 
 
 def _scaled_rows(kernel, X):

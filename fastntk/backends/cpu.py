@@ -1,8 +1,9 @@
 """The CPU backend: tiles of BLAS inner products and the kernel's fused map, on threads.
 
 A block ``K[r0:r1, c0:c1]`` is computed on the tile grid of the whole matrix (tiles of
-``config tile_size`` rows and columns, anchored at 0), so that every tile is computed with the
-same BLAS call as in ``gram`` and a block is bit-identical to the same block of ``gram``. For
+``engine.tile_size``, ``config tile_size`` capped per family, anchored at 0), so that every tile
+is computed with the same BLAS call as in ``gram`` and a block is bit-identical to the same block
+of ``gram``. For
 each tile, BLAS computes the inner products (or the L1 distances are summed), the family's
 ``map_run`` maps each row of the tile while it is in cache, entries whose map is ill-conditioned
 in the computed inner product (a cosine too close to +-1) are recomputed in float64 from the
@@ -55,12 +56,12 @@ def tile_jobs(problem, r0, r1, c0, c1, tile):
 
 def progress_total(problem, r0, r1, c0, c1):
     """``(steps, unit)`` of a progress bar of ``fill``."""
-    return len(tile_jobs(problem, r0, r1, c0, c1, config.get("tile_size"))), "tile"
+    return len(tile_jobs(problem, r0, r1, c0, c1, problem.tile)), "tile"
 
 
 def fill(problem, out, r0, r1, c0, c1, bar):
     """Fill ``out`` (k, r1 - r0, c1 - c0), C-contiguous, with ``K[r0:r1, c0:c1]``."""
-    tile = config.get("tile_size")
+    tile = problem.tile
     jobs = tile_jobs(problem, r0, r1, c0, c1, tile)
     if len(jobs) == 0:
         return
@@ -309,7 +310,7 @@ def strip_products(problem, diagonal, V, U, fused):
     ``operators.KernelOperator``). Thread ``w`` of ``W`` takes the strips ``w, w + W, ...``
     and sums its ``K^T`` products in its own buffer: the result depends on ``W`` only."""
     n, m = problem.n, problem.m
-    tile = config.get("tile_size")
+    tile = problem.tile
     threads = max(1, min(config.get("threads"), math.ceil(n / tile)))
     width = max(V.shape[1], U.shape[1])
     out_v = np.empty((n, V.shape[1]), dtype=problem.dtype)
