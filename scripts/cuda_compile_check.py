@@ -101,7 +101,7 @@ def kernel_and_types(kernel, dtype, symmetric):
         types.boolean,
     )
     generated = cuda_backend.gram_kernel(
-        type(problem.spec), problem.dtype.name, 16, max(1, problem.work_rows(1)), exact
+        type(problem.spec), problem.dtype.name, 16, max(1, int(problem.work_rows(1))), exact
     )
     return generated, argument_types
 
