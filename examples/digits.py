@@ -228,9 +228,10 @@ def save_figure(path, results, images_test, y_test):
     axes.set_ylabel(f"test accuracy, % of {len(y_test)} digits")
     axes.set_title("Kernel classifiers")
 
+    n_wrong = int(np.sum(best["predictions"] != y_test))
     digits_panel.suptitle(
-        f"{best['name']}: {int(np.sum(best['predictions'] != y_test))} test digits wrong"
-        + (f", the first {len(wrong)}" if len(wrong) else "")
+        f"{best['name']}: {n_wrong} test digits wrong"
+        + (f", the first {len(wrong)} shown" if len(wrong) < n_wrong else "")
     )
     grid = digits_panel.subplots(n_rows, n_columns, squeeze=False)
     for axis in grid.ravel():
