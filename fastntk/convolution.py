@@ -37,7 +37,7 @@ from ._math import cosine_tolerance
 from ._validation import check_fits_in_memory, check_int, check_positive, check_samples
 from .activations import Activation, as_activation
 from .convolution_recursion import BUFFERS, CIRCULAR, VALID, ConvolutionParameters
-from .declarations import LAYER_QUANTITIES, Kernel
+from .declarations import LAYER_QUANTITIES, ActivationKernel, Kernel
 from .network import MAX_DEPTH, output_layout
 
 __all__ = ["CNNGP", "CNTK", "PADDINGS", "POOLINGS"]
@@ -50,7 +50,7 @@ INPUT_RANKS = (2, 3, 4)
 POOLINGS = ("global", "flatten")
 
 
-class ConvolutionKernel(Kernel):
+class ConvolutionKernel(ActivationKernel):
     """Shared by ``CNNGP`` and ``CNTK``: the parameters, and the inputs' checks."""
 
     input_ranks = INPUT_RANKS
@@ -74,14 +74,6 @@ class ConvolutionKernel(Kernel):
     @property
     def frozen_layers(self):
         return self.depth
-
-    @property
-    def cacheable(self):
-        return self.activation.cacheable
-
-    @property
-    def cuda_unavailable(self):
-        return self.activation.cuda_unavailable
 
     @property
     def family(self):
@@ -182,9 +174,6 @@ class ConvolutionFamily(Kernel):
 
     def prepare(self, X, Z):
         return _prepare(self, self.kernels, X, Z)
-
-    def spec(self, n_features, dtype):
-        return self.kernels[0].spec(n_features, dtype)
 
 
 @dataclass(frozen=True)

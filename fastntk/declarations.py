@@ -90,7 +90,7 @@ from ._protocol import needs_refinement as protocol_needs_refinement
 from ._protocol import refine as protocol_refine
 from ._protocol import row_data as protocol_row_data
 
-__all__ = ["Activation", "DeclarationError", "Kernel", "ScalarKernel"]
+__all__ = ["Activation", "ActivationKernel", "DeclarationError", "Kernel", "ScalarKernel"]
 
 
 class DeclarationError(TypeError):
@@ -143,6 +143,19 @@ class Kernel:
     def stacked(kernels):
         """The kernel whose outputs are those of ``kernels`` from one pass (``gram_many``)."""
         raise TypeError(f"gram_many takes NNGP and NTK kernels, got {kernels[0]!r}")
+
+
+class ActivationKernel(Kernel):
+    """A kernel of a network with an ``activation``: where its code may be cached and whether
+    it runs on a GPU are the activation's."""
+
+    @property
+    def cacheable(self):
+        return self.activation.cacheable
+
+    @property
+    def cuda_unavailable(self):
+        return self.activation.cuda_unavailable
 
 
 # --- what declarations share ------------------------------------------------------------------

@@ -57,6 +57,7 @@ from ._validation import check_int, check_positive
 from .activations import Activation, as_activation
 from .declarations import (
     LAYER_QUANTITIES,
+    ActivationKernel,
     Kernel,
     activation_angle_dual,
     activation_dual,
@@ -110,7 +111,7 @@ def _work_rows(spec, run):
 NetworkParameters.work_rows = _work_rows
 
 
-class NetworkKernel(Kernel):
+class NetworkKernel(ActivationKernel):
     """Shared by ``NNGP`` and ``NTK``."""
 
     def __post_init__(self):
@@ -132,14 +133,6 @@ class NetworkKernel(Kernel):
         """What each trained layer adds to Theta beyond the NTK parameterization's ``Sigma``:
         None, or ``(width, beta)`` in the standard parameterization (the NNGP has none)."""
         return None
-
-    @property
-    def cacheable(self):
-        return self.activation.cacheable
-
-    @property
-    def cuda_unavailable(self):
-        return self.activation.cuda_unavailable
 
     @property
     def frozen_layers(self):

@@ -141,7 +141,8 @@ def fill(problem, target, r0, r1, c0, c1, bar):
         problem.x_start,
         problem.z_start,
     )
-    kernel = gram_kernel(type(spec), problem.dtype.name, tile, max(1, int(problem.work_rows(1))), exact)
+    work_rows = max(1, int(problem.work_rows(1)))
+    kernel = gram_kernel(type(spec), problem.dtype.name, tile, work_rows, exact)
     launch = functools.partial(_launch, kernel, tile, inputs)
     whole = _whole_symmetric(problem, r0, r1, c0, c1)
     if is_device_array(target):
