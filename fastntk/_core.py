@@ -46,10 +46,11 @@ class GramProblem:
     def dtype(self):
         return self.X.dtype
 
-    def work_rows(self, run):
-        """Rows of the scratch of ``run`` columns that ``map_run`` needs for runs of up to
-        ``run`` entries (``fastntk._protocol``)."""
-        return type(self.spec).work_rows(self.spec, run)
+    def work_shape(self, run):
+        """The shape of the scratch that ``map_run`` needs for runs of up to ``run`` entries
+        (``fastntk._protocol``), as Python ints (CUDA's local arrays need constants)."""
+        rows, columns = type(self.spec).work_shape(self.spec, run)
+        return (int(rows), int(columns))
 
 
 @kernel_loop

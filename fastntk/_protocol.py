@@ -17,8 +17,9 @@ The protocol, for a family with ``k`` outputs and ``R`` per-row quantities:
 ``map_run(spec, dots, rows_x, i, rows_z, j, work, out, oi, oj)``
     The kernel of row ``i`` of ``X`` against the rows ``j, j + 1, ...`` of ``Z`` whose inner
     products (or L1 distances) are ``dots``, written to ``out[:, oi, oj:oj + len(dots)]``;
-    ``work`` is C-contiguous scratch of shape ``(work_rows(spec, run), run)`` for runs of at most
-    ``run`` entries (the spec class's ``work_rows``). The CPU calls it once per row of a tile
+    ``work`` is C-contiguous 2-D scratch of shape ``work_shape(spec, run)`` for runs of at most
+    ``run`` entries (the spec class's ``work_shape``; ``(rows, run)`` unless the map lays its
+    scratch out otherwise, as global pooling does). The CPU calls it once per row of a tile
     (so its loops vectorise over columns), the GPU once per entry, with one column. A spec
     class whose ``products`` is ``"none"`` gets no inner products: its map reads what it needs
     from the rows (the convolutional kernels read the pixels), and ``dots`` only gives the run's

@@ -79,17 +79,18 @@ def _pixel_rows(spec):
 
 
 @shared
-def _work_rows(spec, run):
-    """Rows of ``run`` columns of scratch: ``H W`` per buffer and column with flattening; with
-    global pooling ``(H W)^2`` per buffer and the pixel quantities of one input."""
+def _work_shape(spec, run):
+    """The scratch of runs of ``run`` columns: with flattening, ``H W`` rows per buffer of
+    ``[pixel, column]`` pairs; with global pooling, one pair at a time, ``H W`` columns and
+    ``H W`` rows per buffer of ``[p, p']`` pairs, then the pixel quantities of one input."""
     buffers = BUFFERS + spec.slot_frozen.shape[0]
     area = _area(spec)
     if not spec.pooled:
-        return buffers * area
-    return -(-(buffers * area * area + _pixel_rows(spec) * area) // run)
+        return (buffers * area, run)
+    return (buffers * area + _pixel_rows(spec), area)
 
 
-ConvolutionParameters.work_rows = _work_rows
+ConvolutionParameters.work_shape = _work_shape
 
 
 @shared
@@ -137,27 +138,27 @@ def _filter_columns(spec, source, partial, target, length, scale, shift):
 
 @shared
 def _filter_pairs(spec, source, partial, target, scale, shift):
-    """``target = scale A(source) + shift`` on every pixel pair (global pooling), flat
-    ``[h, w, h', w']`` arrays: the sums along the widths into ``partial``, then along the
+    """``target = scale A(source) + shift`` on every pixel pair (global pooling),
+    ``[(h, w), (h', w')]`` arrays: the sums along the widths into ``partial``, then along the
     heights.
 
-    The loops run on views indexed from 0, so that they vectorise (a runtime offset in an index
-    makes Numba's negative-index check turn the loads into gathers), and are written out here:
-    a helper called per view would not be inlined."""
+    The loops run on row views indexed from 0, so that they vectorise (a runtime offset in an
+    index makes Numba's negative-index check turn the loads into gathers), and are written out
+    here: a helper called per view would not be inlined."""
     height, width = spec.height, spec.width
     area = height * width
     for h in range(height):
         for w in range(width):
-            out = partial[(h * width + w) * area : (h * width + w + 1) * area]
+            out = partial[h * width + w]
             centre = (spec.filter_width - 1) // 2  # the tap that keeps every pixel: first
-            src = source[(h * width + w) * area : (h * width + w + 1) * area]
+            src = source[h * width + w]
             for f in range(area):
                 out[f] = src[f]
             for b in range(spec.filter_width):
                 wi = spec.width_taps[w, b]
                 if wi < 0 or b == centre:
                     continue
-                src = source[(h * width + wi) * area : (h * width + wi + 1) * area]
+                src = source[h * width + wi]
                 # out[f] += mask[f] src[f + s]: the shift s of w' is one of the flat (h', w')
                 shift_w = b - (spec.filter_width - 1) // 2
                 low, high = max(0, -shift_w), min(area, area - shift_w)
@@ -177,16 +178,16 @@ def _filter_pairs(spec, source, partial, target, scale, shift):
     factor = scale / (spec.filter_height * spec.filter_width)
     for h in range(height):
         for w in range(width):
-            out = target[(h * width + w) * area : (h * width + w + 1) * area]
+            out = target[h * width + w]
             centre = (spec.filter_height - 1) // 2
-            src = partial[(h * width + w) * area : (h * width + w + 1) * area]
+            src = partial[h * width + w]
             for f in range(area):
                 out[f] = src[f]
             for a in range(spec.filter_height):
                 hi = spec.height_taps[h, a]
                 if hi < 0 or a == centre:
                     continue
-                src = partial[(hi * width + w) * area : (hi * width + w + 1) * area]
+                src = partial[hi * width + w]
                 offset = (a - (spec.filter_height - 1) // 2) * width  # a shift of h': rows
                 low, high = max(0, -offset), min(area, area - offset)
                 kept = out[low:high]
@@ -332,26 +333,24 @@ def _region_mean(spec, layer, array, target, length):
 
 
 @shared
-def _pooled_pair(spec, rows_x, i, rows_z, j, scratch, out, oi, oj, same):
-    """Global pooling: the entry ``(i, j)`` from every pixel pair, in the flat ``scratch``
-    (``[h, w, h', w']`` arrays), written to ``out[k, oi, oj]``. ``same``: ``j`` is ``i``, whose
-    pairs of a pixel with itself have correlation exactly 1."""
+def _pooled_pair(spec, rows_x, i, rows_z, j, work, out, oi, oj, same):
+    """Global pooling: the entry ``(i, j)`` from every pixel pair, in ``work``
+    (``[(h, w), (h', w')]`` blocks), written to ``out[k, oi, oj]``. ``same``: ``j`` is ``i``,
+    whose pairs of a pixel with itself have correlation exactly 1."""
     area = _area(spec)
-    square = area * area
     activation = spec.activation
-    values = scratch[0:square]
-    sigma = scratch[square : 2 * square]
-    slopes = scratch[2 * square : 3 * square]
-    partial = scratch[3 * square : 4 * square]
-    start = (BUFFERS + spec.slot_frozen.shape[0]) * square
-    pixel_rows = _pixel_rows(spec)
-    z_pixels = scratch[start : start + pixel_rows * area].reshape((pixel_rows, area))
+    values = work[0:area]
+    sigma = work[area : 2 * area]
+    slopes = work[2 * area : 3 * area]
+    partial = work[3 * area : 4 * area]
+    start = (BUFFERS + spec.slot_frozen.shape[0]) * area
+    z_pixels = work[start : start + _pixel_rows(spec)]
     channels = spec.channels
     for c in range(channels):
         for p in range(area):
             z_pixels[c, p] = rows_z[p * channels + c, j] / channels
     for p in range(area):
-        row = values[p * area : (p + 1) * area]
+        row = values[p]
         for q in range(area):
             row[q] = 0
         for c in range(channels):
@@ -362,14 +361,18 @@ def _pooled_pair(spec, rows_x, i, rows_z, j, scratch, out, oi, oj, same):
     for layer in range(1, spec.depth + 1):
         _filter_pairs(spec, values, partial, sigma, spec.w_var, spec.b_var)
         for s in range(spec.slot_frozen.shape[0]):
-            theta = scratch[(BUFFERS + s) * square : (BUFFERS + s + 1) * square]
+            theta = work[(BUFFERS + s) * area : (BUFFERS + s + 1) * area]
             if spec.slot_frozen[s] < layer - 1:
                 _filter_pairs(spec, theta, partial, slopes, spec.w_var, 0.0)
-                for q in range(square):
-                    theta[q] = slopes[q] + sigma[q]
+                for p in range(area):
+                    theta_row, slope_row, sigma_row = theta[p], slopes[p], sigma[p]
+                    for q in range(area):
+                        theta_row[q] = slope_row[q] + sigma_row[q]
             elif spec.slot_frozen[s] == layer - 1:
-                for q in range(square):
-                    theta[q] = sigma[q]
+                for p in range(area):
+                    theta_row, sigma_row = theta[p], sigma[p]
+                    for q in range(area):
+                        theta_row[q] = sigma_row[q]
         base = _layer_base(spec, layer)
         for q in range(area):
             for k in range(spec.rows_per_layer):
@@ -377,38 +380,38 @@ def _pooled_pair(spec, rows_x, i, rows_z, j, scratch, out, oi, oj, same):
         z_views = columns(activation, z_pixels, 0, 0, area)
         for p in range(area):
             x = record(activation, rows_x, base + p * spec.rows_per_layer, i)
-            run = slice(p * area, (p + 1) * area)
-            _duals(spec, sigma[run], values[run], slopes[run], x, z_views, area)
+            _duals(spec, sigma[p], values[p], slopes[p], x, z_views, area)
             if same:
-                values[p * area + p], slopes[p * area + p] = _own_dual(spec, x)
+                values[p, p], slopes[p, p] = _own_dual(spec, x)
         for s in range(spec.slot_frozen.shape[0]):
             if spec.slot_frozen[s] < layer:
-                theta = scratch[(BUFFERS + s) * square : (BUFFERS + s + 1) * square]
-                for q in range(square):
-                    theta[q] *= slopes[q]
+                theta = work[(BUFFERS + s) * area : (BUFFERS + s + 1) * area]
+                for p in range(area):
+                    theta_row, slope_row = theta[p], slopes[p]
+                    for q in range(area):
+                        theta_row[q] *= slope_row[q]
         for k in range(spec.output_depth.shape[0]):
             if spec.output_depth[k] == layer:
                 nngp = spec.w_var * _pair_mean(spec, layer, values) + spec.b_var
                 out[k, oi, oj] = nngp
                 slot = spec.output_slot[k]
                 if slot >= 0:
-                    theta = scratch[(BUFFERS + slot) * square : (BUFFERS + slot + 1) * square]
+                    theta = work[(BUFFERS + slot) * area : (BUFFERS + slot + 1) * area]
                     out[k, oi, oj] = spec.w_var * _pair_mean(spec, layer, theta) + nngp
 
 
 @shared
 def _pair_mean(spec, layer, array):
-    """The mean of the flat ``[h, w, h', w']`` array over the pixel pairs of ``layer``'s
+    """The mean of the ``[(h, w), (h', w')]`` array over the pixel pairs of ``layer``'s
     region."""
     top, left = spec.region_top[layer], spec.region_left[layer]
     width = spec.width
-    area = spec.height * width
     total = array.dtype.type(0)
     for h in range(top, spec.height - top):
         for w in range(left, width - left):
-            block = (h * width + w) * area
+            block = array[h * width + w]
             for h2 in range(top, spec.height - top):
-                row = array[block + h2 * width + left : block + h2 * width + width - left]
+                row = block[h2 * width + left : h2 * width + width - left]
                 for q in range(row.shape[0]):
                     total += row[q]
     count = (spec.height - 2 * top) * (width - 2 * left)
@@ -420,9 +423,8 @@ def _convolution_map_run(spec, dots, rows_x, i, rows_z, j, work, out, oi, oj):
     if not spec.pooled:
         _flatten_recursion(spec, rows_x, i, rows_z, j, length, work, out, oi, oj, False)
         return
-    scratch = work.reshape(work.size)
     for t in range(length):
-        _pooled_pair(spec, rows_x, i, rows_z, j + t, scratch, out, oi, oj + t, False)
+        _pooled_pair(spec, rows_x, i, rows_z, j + t, work, out, oi, oj + t, False)
 
 
 def _convolution_row_data(spec, X):
@@ -440,9 +442,9 @@ def _convolution_row_data(spec, X):
     start = np.int64(0)  # a variable: a literal 0 would compile another specialisation
     _flatten_recursion(spec, rows, start, rows, start, n, work, out, start, start, True)
     if spec.pooled:
-        scratch = np.empty(_work_rows(spec, 1), dtype=X.dtype)
+        pair_work = np.empty(_work_shape(spec, 1), dtype=X.dtype)
         for i in range(n):
-            _pooled_pair(spec, rows, i, rows, i, scratch, out, start, i, True)
+            _pooled_pair(spec, rows, i, rows, i, pair_work, out, start, i, True)
     return rows, out[:, 0, :]
 
 

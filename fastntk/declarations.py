@@ -323,7 +323,7 @@ class ScalarKernel(Kernel):
         parameters_class.refines_float64 = (
             _always_refines if refined_value is not None else _never_refines
         )
-        parameters_class.work_rows = _no_work_rows
+        parameters_class.work_shape = _no_work
         cls.Parameters = parameters_class
         if not declared_in_fastntk(cls):
             cls.cacheable = False
@@ -339,9 +339,9 @@ class ScalarKernel(Kernel):
         return self.Parameters(*numbers(values, self.Parameters._fields, dtype, repr(self)))
 
 
-def _no_work_rows(spec, run):
+def _no_work(spec, run):
     """A scalar family's ``map_run`` needs no scratch."""
-    return 0
+    return (0, run)
 
 
 def _always_refines(spec):

@@ -104,11 +104,11 @@ _SIGMA_ROWS = 4
 _CONTRIBUTION = 3
 
 
-def _work_rows(spec, run):
-    return _SIGMA_ROWS + spec.slot_frozen.shape[0]
+def _work_shape(spec, run):
+    return (_SIGMA_ROWS + spec.slot_frozen.shape[0], run)
 
 
-NetworkParameters.work_rows = _work_rows
+NetworkParameters.work_shape = _work_shape
 
 
 class NetworkKernel(ActivationKernel):

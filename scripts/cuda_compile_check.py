@@ -100,8 +100,9 @@ def kernel_and_types(kernel, dtype, symmetric):
         types.boolean,
         types.boolean,
     )
+    work_shape = tuple(max(1, size) for size in problem.work_shape(1))
     generated = cuda_backend.gram_kernel(
-        type(problem.spec), problem.dtype.name, 16, max(1, int(problem.work_rows(1))), exact
+        type(problem.spec), problem.dtype.name, 16, work_shape, exact
     )
     return generated, argument_types
 

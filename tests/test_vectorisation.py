@@ -34,7 +34,7 @@ def compiled_map_run(kernel, dtype):
     map_run = protocol.shared_implementation(protocol.map_run, type(problem.spec))
     dots = X @ X.T
     out = np.empty((kernel.n_outputs, 20, 20), dtype=dtype)
-    work = np.empty((problem.work_rows(20), 20), dtype=dtype)
+    work = np.empty(problem.work_shape(20), dtype=dtype)
     map_run(problem.spec, dots[0], problem.rows_x, 0, problem.rows_z, 0, work, out, 0, 0)
     return "\n".join(map_run.inspect_asm(signature) for signature in map_run.signatures)
 

@@ -91,7 +91,7 @@ def fill(problem, out, r0, r1, c0, c1, bar):
         c0,
         c1,
     )
-    rest = (tile, problem.n, problem.m, problem.symmetric, problem.work_rows(tile), scratch)
+    rest = (tile, problem.n, problem.m, problem.symmetric, problem.work_shape(tile), scratch)
     # BLAS runs inside the threads' loops: one BLAS thread each, or the cores oversubscribe.
     # Pure-Python mode only: variances near underflow overflow their inverse roots (handled).
     with blas_threads(1), np.errstate(over="ignore"):
@@ -201,7 +201,7 @@ def _fill_tiles_python(
     n,
     m,
     symmetric,
-    work_rows,
+    work_shape,
     scratch_needed,
 ):
     """The tiles ``jobs`` of a block (see the module docstring). For ``K(X, X)``, ``X`` and
@@ -209,7 +209,7 @@ def _fill_tiles_python(
     reads its rows and columns from whichever holds them."""
     dtype = out.dtype
     dots_buffer = np.empty(tile * tile, dtype=dtype)
-    work = np.empty((work_rows, tile), dtype=dtype)
+    work = np.empty(work_shape, dtype=dtype)
     side = tile if scratch_needed else 0
     scratch = np.empty((out.shape[0], side, side), dtype=dtype)
     x_end = x_start + X.shape[0]
@@ -245,7 +245,7 @@ def _fill_tiles_python(
             exact_a = exact_rows_x if rows_in_x else exact_rows_z
             exact_b = exact_rows_z if cols_in_z else exact_rows_x
             _refine(exact_spec, spec, A, a0, B, b0, dots, rows_a, rows_b, exact_a, exact_b,
-                    work_rows, target, ti, tj, upper)  # fmt: skip
+                    work_shape, target, ti, tj, upper)  # fmt: skip
         if symmetric and i0 == j0:
             core.mirror_square(target, ti, tj, rows)
         if not direct:
@@ -284,7 +284,7 @@ def _refine(
     rows_b,
     exact_a,
     exact_b,
-    work_rows,
+    work_shape,
     out,
     ti,
     tj,
@@ -294,7 +294,7 @@ def _refine(
     the float64 spec and row quantities (``fastntk._protocol.refine``); with ``upper`` only
     those on and above the tile's diagonal."""
     one = np.empty(1)
-    work = np.empty((work_rows, 1))
+    work = np.empty(work_shape)
     for i in range(dots.shape[0]):
         for j in range(i if upper else 0, dots.shape[1]):
             if protocol.needs_refinement(spec, dots[i, j], rows_a, a0 + i, rows_b, b0 + j):
@@ -337,7 +337,7 @@ def strip_products(problem, diagonal, V, U, fused):
         tile,
         threads,
         fused,
-        problem.work_rows(tile),
+        problem.work_shape(tile),
     )
     with blas_threads(1), np.errstate(over="ignore"):
         if threads == 1:
@@ -367,7 +367,7 @@ def _strip_products_python(
     tile,
     workers,
     fused,
-    work_rows,
+    work_shape,
     worker,
 ):
     """Strips ``S = K(X_block, Z)`` of ``tile`` rows for one thread, computed tile by tile into
@@ -386,7 +386,7 @@ def _strip_products_python(
     dtype = out_v.dtype
     strip = np.empty((1, tile, m), dtype=dtype)
     dots_buffer = np.empty(tile * tile, dtype=dtype)
-    work = np.empty((work_rows, tile), dtype=dtype)
+    work = np.empty(work_shape, dtype=dtype)
     for block in range(worker, n_blocks, workers):
         i0 = block * tile
         i1 = min(i0 + tile, n)
@@ -399,7 +399,7 @@ def _strip_products_python(
                 protocol.map_run(spec, dots[i], rows_x, i0 + i, rows_z, j0, work, strip, i, j0)
             if exact_spec is not None:
                 _refine(exact_spec, spec, X, i0, Z, j0, dots, rows_x, rows_z, exact_rows_x,
-                        exact_rows_z, work_rows, strip, np.int64(0), j0, False)  # fmt: skip
+                        exact_rows_z, work_shape, strip, np.int64(0), j0, False)  # fmt: skip
         S = strip[0, :rows]
         for i in range(min(rows, diagonal_x.shape[0] - i0)):
             S[i, i0 + i] = diagonal_x[i0 + i]

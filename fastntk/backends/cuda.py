@@ -141,8 +141,8 @@ def fill(problem, target, r0, r1, c0, c1, bar):
         problem.x_start,
         problem.z_start,
     )
-    work_rows = max(1, int(problem.work_rows(1)))
-    kernel = gram_kernel(type(spec), problem.dtype.name, tile, work_rows, exact)
+    work_shape = tuple(max(1, size) for size in problem.work_shape(1))
+    kernel = gram_kernel(type(spec), problem.dtype.name, tile, work_shape, exact)
     launch = functools.partial(_launch, kernel, tile, inputs)
     whole = _whole_symmetric(problem, r0, r1, c0, c1)
     if is_device_array(target):
@@ -178,7 +178,7 @@ def _launch(kernel, tile, inputs, out, r0, r1, c0, c1, out_c0, mirror, symmetric
 
 
 @functools.cache
-def gram_kernel(spec_class, dtype_name, tile, work_rows, refine):
+def gram_kernel(spec_class, dtype_name, tile, work_shape, refine):
     """The Gram kernel of one kernel family, dtype, tile size and scratch size (compiled on
     first launch)."""
     l1_distance = spec_class.products == "l1"
@@ -255,13 +255,13 @@ def gram_kernel(spec_class, dtype_name, tile, work_rows, refine):
             exact_a = exact_rows_z if below else exact_rows_x
             exact_b = exact_rows_x if below else exact_rows_z
             exact_dots = cuda.local.array(1, numba.float64)
-            exact_work = cuda.local.array((work_rows, 1), numba.float64)
+            exact_work = cuda.local.array(work_shape, numba.float64)
             A = Z if below else X
             B = X if below else Z
             protocol.refine(exact_spec, A, a, B, b, exact_a, exact_b, exact_dots, exact_work,
                             out, li, out_c0 + lj)  # fmt: skip
         else:
-            work = cuda.local.array((work_rows, 1), value_type)
+            work = cuda.local.array(work_shape, value_type)
             protocol.map_run(spec, dots, rows_a, a, rows_b, b, work, out, li, out_c0 + lj)
         if mirror:
             for k in range(out.shape[0]):
