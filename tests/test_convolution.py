@@ -36,7 +36,9 @@ def _cases():
     for index, (pooling, padding, activation) in enumerate(combinations):
         depth = 1 if padding == "valid" else 1 + index % 3
         w_std, b_std = SCALES[index % 3]
-        cases.append((pooling, padding, activation, depth, 3, w_std, b_std, index % depth, "images"))
+        cases.append(
+            (pooling, padding, activation, depth, 3, w_std, b_std, index % depth, "images")
+        )
     for pooling, activation in itertools.product(("global", "flatten"), ACTIVATIONS):
         cases.append((pooling, "same", activation, 2, 5, 1.2, 0.2, 0, "square"))
         cases.append((pooling, "circular", activation, 3, 3, 1.0, 0.5, 1, "signals"))
@@ -191,8 +193,11 @@ def test_estimators_take_images():
         (lambda: fk.CNTK(activation="sign"), ValueError, "not defined"),
         (lambda: fk.gram(fk.CNTK(), np.full((2, 4, 4, 1), np.nan)), ValueError, "NaN"),
         (lambda: fk.gram(fk.CNTK(), np.zeros((2, 256, 256, 1))), MemoryError, "GiB"),
-        (lambda: fk.gram(fk.CNTK(pooling="flatten"), np.zeros((3_000_000, 2, 2, 1))),
-         MemoryError, "GiB"),  # fmt: skip
+        (
+            lambda: fk.gram(fk.CNTK(pooling="flatten"), np.zeros((3_000_000, 2, 2, 1))),
+            MemoryError,
+            "GiB",
+        ),  # fmt: skip
     ],
 )
 def test_bad_input_is_a_clear_error(call, error, match):
