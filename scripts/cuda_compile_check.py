@@ -6,7 +6,7 @@ rectangular), with NVIDIA's NVVM (``pip install numba-cuda[cu12]`` brings it). W
 ``--ptxas PATH`` it also assembles the PTX for ``--arch`` (default sm_90) and prints the
 registers per thread. Exit status 1 if any kernel fails.
 
-    python scripts/cuda_compile_check.py [--ptxas .../bin/ptxas] [--arch sm_90]
+    python scripts/cuda_compile_check.py [--ptxas .../bin/ptxas] [--arch sm_90] [--only CNTK]
 
 Without a GPU, Numba compiles the device functions a kernel calls for the current device's
 compute capability, and there is no current device: the script stands in a device of compute
@@ -112,6 +112,7 @@ def main():
     parser.add_argument("--ptxas", help="ptxas to assemble the PTX with")
     parser.add_argument("--arch", default="sm_90")
     parser.add_argument("--cc", default="8.0", help="compute capability of the PTX")
+    parser.add_argument("--only", default="", help="check only the kernels whose repr has it")
     args = parser.parse_args()
     capability = tuple(int(part) for part in args.cc.split("."))
 
@@ -121,7 +122,7 @@ def main():
     numba.cuda.dispatcher.get_current_device = lambda: StandIn()
     failures = 0
     with tempfile.TemporaryDirectory() as scratch:
-        for kernel in KERNELS:
+        for kernel in [kernel for kernel in KERNELS if args.only in repr(kernel)]:
             for dtype in (np.float64, np.float32):
                 for symmetric in (False, True):
                     label = f"{kernel!r} {np.dtype(dtype).name} {'K(X,X)' if symmetric else ''}"
