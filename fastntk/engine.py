@@ -171,10 +171,11 @@ def gram_problem(kernel, X, Z, dtype, symmetric, rows=None, columns=None):
 
 def tile_size(spec):
     """The side of the CPU's tiles for a spec: ``config tile_size``, at most the family's
-    ``largest_tile`` (convolutional entries cost so much that a few tiles would leave threads
-    idle)."""
+    ``largest_tile(spec)`` (convolutional entries cost so much that a few tiles would leave
+    threads idle)."""
     configured = config.get("tile_size")
-    return min(configured, getattr(type(spec), "largest_tile", configured))
+    largest_tile = getattr(type(spec), "largest_tile", None)
+    return configured if largest_tile is None else min(configured, largest_tile(spec))
 
 
 def _scaled_rows(kernel, X):
