@@ -20,6 +20,10 @@ NT cases are skipped.
 (goal: under 60 s on two cores) against ``fk.NTK(depth=3)`` on the same images as rows, the
 fully-connected kernel whose cost is BLAS and the first touch of the output.
 
+``test_window_average_rate`` answers how far the inner loops are from the machine's FLOP rate:
+the window average of one layer of one pair of 8x8 images (the loop that dominates global
+pooling), in GFLOP/s and GB/s of loads and stores, against one thread's DGEMM in the same run.
+
 Run: ``FASTNTK_NT_PYTHON=.../bin/python pytest bench/test_bench_convolution.py``.
 """
 
@@ -28,10 +32,13 @@ import os
 import pathlib
 import types
 
+import numba
 import numpy as np
 import pytest
+from threadpoolctl import threadpool_limits
 
 import fastntk as fk
+from fastntk import convolution_recursion
 
 SCRIPTS = pathlib.Path(__file__).resolve().parent.parent / "scripts"
 NT_PYTHON = os.environ.get("FASTNTK_NT_PYTHON")
@@ -124,3 +131,45 @@ def test_full_digits_gram(benchmark, role):
         rows = images.reshape(len(images), -1)
         K = benchmark.pedantic(fk.gram, (fk.NTK(depth=3), rows), rounds=ROUNDS, warmup_rounds=1)
     assert K.shape == (1797, 1797) and np.array_equal(K, K.T)
+
+
+#: Per pixel pair of a 3x3 window average: the widths' pass adds two masked taps (2 FMAs), the
+#: heights' pass two taps and a scale and shift (2 additions, 1 FMA); and about 20 loads and
+#: stores of 8 bytes (a copy of the centre tap, then for each other tap a load of the sum, the
+#: shifted copy and the mask and a store, in each pass, and the scale's load and store).
+FLOPS_PER_PAIR = 10
+BYTES_PER_PAIR = 20 * 8
+CALLS = 2000
+
+
+@numba.njit
+def _window_averages(spec, work, calls):
+    area = spec.height * spec.width
+    for _ in range(calls):
+        convolution_recursion._filter_pairs(
+            spec, work[0:area], work[area : 2 * area], work[2 * area : 3 * area], 1.0, 0.0
+        )
+
+
+@pytest.mark.parametrize("role", ["reference: dgemm", "subject"])
+def test_window_average_rate(benchmark, role):
+    benchmark.group = "window average of 8x8 pixel pairs, one thread"
+    benchmark.extra_info["role"] = role
+    if role == "subject":
+        kernel, rows, _ = fk.CNTK(depth=3).prepare(fk.datasets.load_digits().X[:2], None)
+        spec = kernel.spec(rows.shape[1], np.float64)
+        work = np.random.default_rng(0).random(convolution_recursion._work_shape(spec, 1))
+        _window_averages(spec, work, 1)
+        benchmark.pedantic(_window_averages, (spec, work, CALLS), rounds=ROUNDS, warmup_rounds=1)
+        pairs = CALLS * (spec.height * spec.width) ** 2
+        flops, moved = FLOPS_PER_PAIR * pairs, BYTES_PER_PAIR * pairs
+        assert np.all(np.isfinite(work[2 * 64 : 3 * 64]))
+    else:
+        A = np.random.default_rng(0).random((512, 512))
+        with threadpool_limits(1):
+            benchmark.pedantic(np.dot, (A, A), rounds=ROUNDS, warmup_rounds=1)
+        flops, moved = 2 * 512**3, 3 * 512**2 * 8
+    best = benchmark.stats.stats.min
+    benchmark.extra_info.update(
+        gflops=round(flops / best / 1e9, 2), gbytes_s=round(moved / best / 1e9, 1)
+    )
