@@ -144,6 +144,20 @@ def _filter_columns(spec, source, partial, target, length, scale, shift):
 
 
 @shared
+def _add_wrapped(out, source, mask, wrap, masked):
+    """``out[f] += (1 - mask[f]) source[f + wrap]`` (``masked``) or ``+= source[f + wrap]``
+    where ``f + wrap`` is in the row: the part of a shifted window tap that wrapped around
+    (circular padding)."""
+    area = out.shape[0]
+    low, high = max(0, -wrap), min(area, area - wrap)
+    kept = out[low:high]
+    shifted = source[low + wrap : high + wrap]
+    kept_mask = mask[low:high]
+    for f in range(high - low):
+        kept[f] += (1 - kept_mask[f] if masked else 1) * shifted[f]
+
+
+@shared
 def _filter_pairs(spec, source, partial, target, scale, shift):
     """``target = scale A(source) + shift`` on every pixel pair (global pooling),
     ``[(h, w), (h', w')]`` arrays: the sums along the widths into ``partial``, then along the
@@ -185,12 +199,7 @@ def _filter_pairs(spec, source, partial, target, scale, shift):
                         kept[f] += mask[f] * shifted[f]
                     if spec.circular and shift_w != 0:  # the columns w' + s wrapped around
                         wrap = shift_w - width if shift_w > 0 else shift_w + width
-                        low, high = max(0, -wrap), min(area, area - wrap)
-                        kept = out[low:high]
-                        shifted = src[low + wrap : high + wrap]
-                        mask = spec.width_masks[b, low:high]
-                        for f in range(high - low):
-                            kept[f] += (1 - mask[f]) * shifted[f]
+                        _add_wrapped(out, src, spec.width_masks[b], wrap, True)
         h = step - ahead
         if h >= 0:
             for w in range(width):
@@ -212,11 +221,7 @@ def _filter_pairs(spec, source, partial, target, scale, shift):
                         kept[f] += shifted[f]
                     if spec.circular and offset != 0:  # the rows h' + shift wrapped around
                         wrap = offset - area if offset > 0 else offset + area
-                        low, high = max(0, -wrap), min(area, area - wrap)
-                        kept = out[low:high]
-                        shifted = src[low + wrap : high + wrap]
-                        for f in range(high - low):
-                            kept[f] += shifted[f]
+                        _add_wrapped(out, src, spec.width_masks[0], wrap, False)
                 for f in range(area):
                     out[f] = factor * out[f] + shift
 
