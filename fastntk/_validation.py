@@ -113,6 +113,18 @@ def as_compute_array(array, dtype, name):
     return converted
 
 
+#: How to install what dask inputs need.
+DASK_EXTRA = "pip install fastntk[dask]"
+
+
+def is_dask_array(array):
+    """Whether ``array`` is a ``dask.array.Array``, without importing dask."""
+    return any(
+        cls.__name__ == "Array" and cls.__module__.split(".")[0] == "dask"
+        for cls in type(array).__mro__
+    )
+
+
 def check_gram_inputs(X, Z, dtype, out):
     """Validate ``X``, ``Z`` and ``dtype``; return ``(X, Z, dtype, symmetric)`` ready to compute."""
     symmetric = Z is None or Z is X

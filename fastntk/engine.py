@@ -19,6 +19,7 @@ from ._validation import (
     check_fits_in_memory,
     check_gram_inputs,
     check_matrix,
+    is_dask_array,
     resolve_dtype,
 )
 
@@ -51,8 +52,20 @@ def gram(kernel, X, Z=None, *, dtype=None, out=None, device="cpu", progress=Fals
 
     Returns
     -------
-    ndarray of shape (n, m): ``out`` when given.
+    ndarray of shape (n, m): ``out`` when given. With a dask array ``X`` or ``Z``, a dask
+    array of blocks, one task each, chunked as the rows of ``X`` and ``Z`` (``fastntk.cluster``);
+    store it with ``.store``/``to_zarr`` rather than ``out=``.
     """
+    if is_dask_array(X) or is_dask_array(Z):
+        if out is not None or device != "cpu" or progress:
+            raise ValueError(
+                "with dask arrays, gram takes no out=, device= or progress=: store the result"
+                " with dask (result.store(target), result.to_zarr(url)) and watch its progress"
+                " with dask's diagnostics"
+            )
+        from . import cluster  # the layer above this one: it calls gram_block per block
+
+        return cluster.gram(kernel, X, Z, dtype)
     return _compute(kernel, X, Z, None, None, dtype, out, device, progress, stacked=False)
 
 

@@ -1,0 +1,154 @@
+"""Dask arrays in, dask arrays out (``fastntk.cluster``): against ``fk.gram`` on the same NumPy
+data, with Dask's synchronous scheduler and on a ``distributed.LocalCluster`` of two worker
+processes bound to 127.0.0.1."""
+
+import sys
+
+import numpy as np
+import pytest
+
+import fastntk as fk
+from fastntk import cluster, engine
+
+da = pytest.importorskip("dask.array")
+dask = pytest.importorskip("dask")
+
+RNG = np.random.default_rng(20261202)
+X = RNG.standard_normal((230, 6))
+Z = RNG.standard_normal((57, 6))
+KERNELS = [fk.NTK(depth=3), fk.Gaussian(lengthscale=2.0), fk.Laplacian()]
+
+
+@pytest.fixture
+def synchronous():
+    with dask.config.set(scheduler="synchronous"):
+        yield
+
+
+@pytest.fixture(scope="module")
+def client():
+    distributed = pytest.importorskip("distributed")
+    with (
+        distributed.LocalCluster(
+            n_workers=2,
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address=None,
+            silence_logs=40,
+        ) as local,
+        distributed.Client(local) as connected,
+    ):
+        yield connected
+
+
+def relative_error(K, reference):
+    return np.max(np.abs(K - reference)) / np.max(np.abs(reference))
+
+
+@pytest.mark.parametrize("kernel", KERNELS, ids=repr)
+def test_symmetric_gram_matches_numpy(synchronous, kernel):
+    K = fk.gram(kernel, da.from_array(X, chunks=(50, 3)))
+    assert isinstance(K, da.Array) and K.chunks == ((50, 50, 50, 50, 30),) * 2
+    computed = K.compute()
+    assert relative_error(computed, fk.gram(kernel, X)) < 1e-13
+    assert np.array_equal(computed, computed.T)
+    assert np.array_equal(np.diag(computed), kernel.diag(X))
+
+
+@pytest.mark.parametrize("kernel", KERNELS, ids=repr)
+def test_rectangular_gram_keeps_both_chunkings(synchronous, kernel):
+    K = fk.gram(kernel, da.from_array(X, chunks=(80, 6)), da.from_array(Z, chunks=(20, 6)))
+    assert K.chunks == ((80, 80, 70), (20, 20, 17))
+    assert relative_error(K.compute(), fk.gram(kernel, X, Z)) < 1e-13
+
+
+def test_numpy_z_with_dask_x(synchronous):
+    K = fk.gram(fk.NTK(depth=2), da.from_array(X, chunks=100), Z)
+    assert K.chunks[1] == (57,)
+    assert relative_error(K.compute(), fk.gram(fk.NTK(depth=2), X, Z)) < 1e-13
+
+
+def test_symmetric_blocks_above_the_diagonal_only(synchronous, monkeypatch):
+    """Five row chunks: 15 blocks computed (5 on the diagonal, as symmetric blocks), and the
+    10 below them are transposes."""
+    calls = []
+    gram_block = engine.gram_block
+
+    def counting_block(kernel, A, B, dtype=None):
+        calls.append(B is None)
+        return gram_block(kernel, A, B, dtype=dtype)
+
+    monkeypatch.setattr(engine, "gram_block", counting_block)
+    K = fk.gram(fk.NTK(depth=2), da.from_array(X, chunks=50)).compute()
+    assert len(calls) == 15 and sum(calls) == 5
+    assert np.array_equal(K, K.T)
+    monkeypatch.undo()
+    assert relative_error(K, fk.gram(fk.NTK(depth=2), X)) < 1e-13
+
+
+def test_one_task_per_block():
+    K = fk.gram(fk.Gaussian(), da.from_array(X, chunks=50), da.from_array(Z, chunks=30))
+    layer = K.dask.layers[K.name]
+    assert len(layer) == 5 * 2
+
+
+def test_float32_and_images(synchronous):
+    images = fk.datasets.load_digits().X[:40]
+    kernel = fk.CNTK(depth=2, pooling="flatten")
+    K = fk.gram(kernel, da.from_array(images, chunks=(15, 8, 8, 1)), dtype=np.float32)
+    assert K.dtype == np.float32
+    assert relative_error(K.compute(), fk.gram(kernel, images)) < 1e-5
+
+
+def test_stored_block_by_block_into_a_memmap(synchronous, tmp_path):
+    K = fk.gram(fk.NTK(depth=3), da.from_array(X, chunks=64))
+    target = np.lib.format.open_memmap(tmp_path / "K.npy", mode="w+", shape=K.shape)
+    da.store(K, target)
+    target.flush()
+    stored = np.load(tmp_path / "K.npy", mmap_mode="r")
+    assert relative_error(stored, fk.gram(fk.NTK(depth=3), X)) < 1e-13
+
+
+def test_on_a_local_cluster(client):
+    kernel = fk.NTK(depth=3)
+    K = fk.gram(kernel, da.from_array(X, chunks=60), da.from_array(Z, chunks=30))
+    assert relative_error(client.compute(K).result(), fk.gram(kernel, X, Z)) < 1e-13
+    symmetric = client.compute(fk.gram(kernel, da.from_array(X, chunks=60))).result()
+    assert np.array_equal(symmetric, symmetric.T)
+    assert np.array_equal(np.diag(symmetric), kernel.diag(X))
+
+
+def test_a_block_that_raises_on_a_worker_raises_here(client):
+    bad = X.copy()
+    bad[170, 2] = np.nan
+    K = fk.gram(fk.NTK(depth=2), da.from_array(bad, chunks=60))
+    with pytest.raises(ValueError, match="NaN or infinity"):
+        client.compute(K).result()
+
+
+def test_bad_input():
+    Xd = da.from_array(X, chunks=50)
+    with pytest.raises(TypeError, match="dtype complex128"):
+        fk.gram(fk.NTK(), da.from_array(X.astype(complex), chunks=50))
+    with pytest.raises(TypeError, match="dtype <U"):
+        fk.gram(fk.NTK(), da.from_array(X.astype(str), chunks=50))
+    with pytest.raises(ValueError, match="same shape after their rows"):
+        fk.gram(fk.NTK(), Xd, da.from_array(Z[:, :4], chunks=20))
+    with pytest.raises(ValueError, match="must have rows"):
+        fk.gram(fk.NTK(), da.from_array(X[:, 0], chunks=50))
+    with pytest.raises(ValueError, match="out="):
+        fk.gram(fk.NTK(), Xd, out=np.empty((230, 230)))
+    with pytest.raises(TypeError, match="dtype must be float"):
+        fk.gram(fk.NTK(), Xd, dtype=np.int64)
+    unknown = Xd[Xd[:, 0] > 0]
+    with pytest.raises(ValueError, match="compute_chunk_sizes"):
+        fk.gram(fk.NTK(), unknown)
+
+
+def test_without_dask_the_error_names_the_extra(monkeypatch):
+    Xd = da.from_array(X, chunks=50)
+    monkeypatch.setitem(sys.modules, "dask.array", None)
+    with pytest.raises(ImportError, match=r"fastntk\[dask\]"):
+        fk.gram(fk.NTK(), Xd)
+    assert cluster.is_dask_array(Xd) and not cluster.is_dask_array(X)
