@@ -14,7 +14,6 @@ Dask is optional: ``pip install fastntk[dask]``.
 
 import numpy as np
 
-from . import engine
 from ._validation import DASK_EXTRA, is_dask_array, resolve_dtype
 
 __all__ = ["gram"]
@@ -32,13 +31,15 @@ def dask_array_module():
     return dask.array
 
 
-def gram(kernel, X, Z=None, dtype=None):
+def gram(block, kernel, X, Z=None, dtype=None):
     """``K(X, Z)`` as a dask array of blocks (module docstring); ``X`` and ``Z`` dask arrays
-    or NumPy arrays (a NumPy array is one chunk), ``dtype`` as in ``fastntk.gram``.
-    ``fastntk.gram`` calls it for dask inputs."""
+    or NumPy arrays (a NumPy array is one chunk), ``dtype`` as in ``fastntk.gram``; each block
+    is ``block(kernel, X_a, Z_b, dtype=dtype)``. ``fastntk.gram`` calls it for dask inputs,
+    with ``block`` its block primitive (this layer sits above the engine)."""
     da = dask_array_module()
     from dask.base import tokenize
     from dask.highlevelgraph import HighLevelGraph
+    from dask.utils import apply
 
     symmetric = Z is None or Z is X
     X = _rows(da, X, "X")
@@ -57,7 +58,8 @@ def gram(kernel, X, Z=None, dtype=None):
                 graph[(name, a, b)] = (np.transpose, (name, b, a))
             else:
                 z_block = None if symmetric and a == b else (Z.name, b, *rest)
-                graph[(name, a, b)] = (_block, kernel, (X.name, a, *rest), z_block, dtype)
+                task = (apply, block, [kernel, (X.name, a, *rest), z_block], {"dtype": dtype})
+                graph[(name, a, b)] = task
     layers = HighLevelGraph.from_collections(name, graph, dependencies=[X] if symmetric else [X, Z])
     return da.Array(layers, name, chunks=(X.chunks[0], Z.chunks[0]), dtype=dtype)
 
@@ -78,6 +80,3 @@ def _rows(da, array, name):
         raise ValueError(f"{name} has chunks of unknown size; call {name}.compute_chunk_sizes()")
     return array.rechunk({axis: -1 for axis in range(1, array.ndim)})
 
-
-def _block(kernel, X, Z, dtype):
-    return engine.gram_block(kernel, X, Z, dtype=dtype)

@@ -63,9 +63,9 @@ def gram(kernel, X, Z=None, *, dtype=None, out=None, device="cpu", progress=Fals
                 " with dask (result.store(target), result.to_zarr(url)) and watch its progress"
                 " with dask's diagnostics"
             )
-        from . import cluster  # the layer above this one: it calls gram_block per block
+        from . import cluster  # only with dask arrays: dask is optional
 
-        return cluster.gram(kernel, X, Z, dtype)
+        return cluster.gram(gram_block, kernel, X, Z, dtype)
     return _compute(kernel, X, Z, None, None, dtype, out, device, progress, stacked=False)
 
 
