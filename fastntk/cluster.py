@@ -79,4 +79,3 @@ def _rows(da, array, name):
     if any(isinstance(size, float) and np.isnan(size) for size in array.shape):
         raise ValueError(f"{name} has chunks of unknown size; call {name}.compute_chunk_sizes()")
     return array.rechunk({axis: -1 for axis in range(1, array.ndim)})
-
