@@ -79,3 +79,105 @@ def _rows(da, array, name):
     if any(isinstance(size, float) and np.isnan(size) for size in array.shape):
         raise ValueError(f"{name} has chunks of unknown size; call {name}.compute_chunk_sizes()")
     return array.rechunk({axis: -1 for axis in range(1, array.ndim)})
+
+
+def training_inputs(X, y, dtype):
+    """``(X, y)`` of a fit on a dask ``X`` (rows of features): ``y`` a dask array with the same
+    row chunks (a NumPy ``y`` is chunked like ``X``), both in ``dtype``, checked finite, and
+    persisted: on a ``distributed.Client`` their chunks stay on the workers from here on."""
+    import dask
+
+    da = dask_array_module()
+    X = _rows(da, X, "X")
+    if X.ndim != 2:
+        raise ValueError(f"a fit on dask arrays takes rows of features (n, d), got {X.shape}")
+    if not is_dask_array(y):
+        y = da.from_array(np.asarray(y), chunks=(X.chunks[0],) + ((-1,) if np.ndim(y) > 1 else ()))
+    if y.ndim not in (1, 2) or y.shape[0] != X.shape[0]:
+        raise ValueError(f"y must have shape (n,) or (n, t) with n = {X.shape[0]}, got {y.shape}")
+    if np.dtype(y.dtype).kind not in _INPUT_KINDS:
+        raise TypeError(f"y is a dask array of dtype {y.dtype}; fastntk takes real numbers")
+    if y.chunks[0] != X.chunks[0]:
+        raise ValueError(
+            f"X and y must have the same row chunks, got {X.chunks[0]} and {y.chunks[0]};"
+            " rechunk one like the other (y.rechunk({0: X.chunks[0]}))"
+        )
+    X = X.astype(dtype)
+    y = y.rechunk({1: -1} if y.ndim == 2 else {}).astype(dtype)
+    X, y = dask.persist(X, y)
+    finite_x, finite_y = dask.compute(da.isfinite(X).all(), da.isfinite(y).all())
+    if not finite_x:
+        raise ValueError("X contains NaN or infinity")
+    if not finite_y:
+        raise ValueError("y contains NaN or infinity")
+    return X, y
+
+
+def mean_diagonal(diag, kernel, X, dtype):
+    """The mean of ``diag(kernel, X_c)`` over the row chunks of the dask ``X``."""
+    import dask
+
+    parts = [dask.delayed(diag)(kernel, chunk, dtype=dtype).sum() for chunk in _chunks(X)]
+    return float(sum(dask.compute(*parts))) / X.shape[0]
+
+
+def _chunks(X):
+    return list(X.to_delayed().ravel())
+
+
+def _shared(value):
+    """``value`` (a NumPy array) as one key of the graph: with a ``distributed.Client`` it is
+    sent to every worker once, not once per task."""
+    import dask
+
+    try:
+        from distributed import get_client
+
+        client = get_client()
+    except (ImportError, ValueError):
+        return dask.delayed(value)
+    if dask.base.get_scheduler() != client.get:  # another scheduler asked for (synchronous)
+        return dask.delayed(value)
+    return client.scatter(value, broadcast=True)
+
+
+class ChunkedKernelOperator:
+    """``K(X, S)`` for a dask ``X`` whose row chunks stay where they are (a
+    ``distributed.Client``'s workers) and a NumPy ``S`` of ``m`` rows sent once: the two
+    products of a Nystrom fit (``fastntk.nystrom``), each a map over the chunks ``X_c`` of
+    ``K_cS^T (K_cS V)`` or ``K_cS^T U_c`` and a sum of the ``m x t`` results. Only ``V`` (``m x
+    t``) goes to the workers and those results come back; ``K_cS`` is computed by ``block``,
+    the block primitive, on the worker that holds ``X_c``, and forgotten."""
+
+    def __init__(self, block, kernel, X, S, dtype):
+        self.block, self.kernel, self.dtype = block, kernel, np.dtype(dtype)
+        self.chunks = _chunks(X)
+        self.centers = _shared(np.ascontiguousarray(S, dtype=self.dtype))
+        self.shape = (X.shape[0], S.shape[0])
+
+    def normal_matmat(self, V):
+        """``K^T K V``."""
+        return self._sum(_normal_part, [(chunk,) for chunk in self.chunks], _shared(V))
+
+    def rmatmat(self, U):
+        """``K^T U`` for a dask ``U`` with the row chunks of ``X``."""
+        pieces = list(U.to_delayed().ravel())
+        return self._sum(_transposed_part, list(zip(self.chunks, pieces, strict=True)), None)
+
+    def _sum(self, part, arguments, V):
+        import dask
+
+        parts = [
+            dask.delayed(part)(self.block, self.kernel, *chunk, self.centers, V, self.dtype)
+            for chunk in arguments
+        ]
+        return dask.compute(dask.delayed(sum)(parts))[0]
+
+
+def _normal_part(block, kernel, X, S, V, dtype):
+    K = block(kernel, X, S, dtype=dtype)
+    return K.T @ (K @ V)
+
+
+def _transposed_part(block, kernel, X, U, S, V, dtype):
+    return block(kernel, X, S, dtype=dtype).T @ U.reshape(U.shape[0], -1)

@@ -43,7 +43,14 @@ from scipy.sparse.linalg import LinearOperator, cg
 
 from . import engine, solvers
 from ._threads import blas_threads, resolve_threads
-from ._validation import as_compute_array, check_int, check_matrix, check_positive, resolve_dtype
+from ._validation import (
+    as_compute_array,
+    check_int,
+    check_matrix,
+    check_positive,
+    is_dask_array,
+    resolve_dtype,
+)
 from .operators import KernelOperator
 
 logger = logging.getLogger("fastntk")
@@ -99,7 +106,10 @@ def nystrom_fit(
     Parameters
     ----------
     kernel : a fastntk kernel.
-    X : (n, d) inputs; y : (n,) or (n, t) targets.
+    X : (n, d) inputs; y : (n,) or (n, t) targets. A dask ``X`` (and ``y``, with the same row
+        chunks) is fitted where its chunks are: each CG iteration is a map over the chunks and
+        a sum of ``m x t`` results (``fastntk.cluster.ChunkedKernelOperator``), on a
+        ``distributed.Client`` when one is running.
     alpha : float >= 0, ``lambda`` (with ``relative_alpha``, times the mean of ``k(x, x)``).
     n_centers : int, ``1 <= m <= n``.
     seed : seed or ``numpy.random.Generator`` of the uniform choice of centres.
@@ -115,12 +125,18 @@ def nystrom_fit(
         coefficients are not finite (kernel values or their products that overflow, or a kernel
         that is not positive semi-definite).
     """
-    kernel, X, _ = kernel.prepare(X, None)  # images as rows, the kernel bound to their shape
-    X = check_matrix(X, "X")
     dtype = resolve_dtype(dtype)
-    X = as_compute_array(X, dtype, "X")
+    chunked = is_dask_array(X)
+    if chunked:
+        from . import cluster  # only with dask arrays: dask is optional
+
+        X, y = cluster.training_inputs(X, y, dtype)
+    else:
+        kernel, X, _ = kernel.prepare(X, None)  # images as rows, the kernel bound to their shape
+        X = check_matrix(X, "X")
+        X = as_compute_array(X, dtype, "X")
+        y = solvers.check_targets(y, X.shape[0])
     n = X.shape[0]
-    y = solvers.check_targets(y, n)
     alpha = check_positive(alpha, "alpha", allow_zero=True)
     m = check_int(n_centers, "n_centers", 1)
     if m > n:
@@ -131,8 +147,13 @@ def nystrom_fit(
 
     rng = np.random.default_rng(seed)
     center_indices = np.sort(rng.choice(n, size=m, replace=False))
-    centers = X[center_indices]
-    noise = alpha * float(np.mean(engine.diag(kernel, X, dtype=dtype))) if relative_alpha else alpha
+    centers = X[center_indices].compute() if chunked else X[center_indices]
+    if not relative_alpha:
+        noise = alpha
+    elif chunked:
+        noise = alpha * cluster.mean_diagonal(engine.diag, kernel, X, dtype)
+    else:
+        noise = alpha * float(np.mean(engine.diag(kernel, X, dtype=dtype)))
 
     basis, T, A = _preconditioner(kernel, centers, n, noise, dtype, threads)
     targets = y.reshape(n, -1).astype(dtype, copy=False)
@@ -140,8 +161,13 @@ def nystrom_fit(
     coefficients = np.zeros((m, width), dtype=dtype)
     info, residuals = 0, []
     if basis.size:
+        operator = (
+            cluster.ChunkedKernelOperator(engine.gram_block, kernel, X, centers[basis], dtype)
+            if chunked
+            else KernelOperator(kernel, X, centers[basis], dtype=dtype)
+        )
         solution, info, residuals = _conjugate_gradients(
-            KernelOperator(kernel, X, centers[basis], dtype=dtype),
+            operator,
             targets,
             T,
             A,
@@ -188,7 +214,7 @@ def _conjugate_gradients(operator, targets, T, A, noise, tol, max_iter, threads,
 
     system = LinearOperator((r * width, r * width), matvec=apply, dtype=A.dtype)
     with blas_threads(threads):
-        right_side = _triangular(A, _triangular(T, operator.T @ targets, "T"), "T").ravel()
+        right_side = _triangular(A, _triangular(T, operator.rmatmat(targets), "T"), "T").ravel()
     tracker = _ResidualTracker(system, right_side)
     with _progress(progress, max_iter) as report:
 

@@ -2,13 +2,17 @@
 data, with Dask's synchronous scheduler and on a ``distributed.LocalCluster`` of two worker
 processes bound to 127.0.0.1."""
 
+import os
+import signal
 import sys
+import threading
 
 import numpy as np
 import pytest
 
 import fastntk as fk
 from fastntk import cluster, engine
+from fastntk.nystrom import nystrom_fit
 
 da = pytest.importorskip("dask.array")
 dask = pytest.importorskip("dask")
@@ -152,3 +156,73 @@ def test_without_dask_the_error_names_the_extra(monkeypatch):
     with pytest.raises(ImportError, match=r"fastntk\[dask\]"):
         fk.gram(fk.NTK(), Xd)
     assert cluster.is_dask_array(Xd) and not cluster.is_dask_array(X)
+
+
+# --- Nystrom fits ---------------------------------------------------------------------------
+
+FIT = dict(alpha=1e-3, n_centers=60, seed=3, relative_alpha=True, tol=1e-12, max_iter=400)
+Y = np.sin(X[:, 0]) + 0.1 * RNG.standard_normal(len(X))
+X_TEST = RNG.standard_normal((40, 6))
+
+
+def predictions(kernel, fit):
+    return fk.gram(kernel, X_TEST, fit.centers) @ fit.coefficients
+
+
+def in_process(kernel, y=Y):
+    return predictions(kernel, nystrom_fit(kernel, X, y, **FIT))
+
+
+@pytest.mark.parametrize("kernel", [fk.NTK(depth=3), fk.Gaussian(lengthscale=2.0)], ids=repr)
+def test_nystrom_fit_on_chunks_matches_in_process(synchronous, kernel):
+    fit = nystrom_fit(kernel, da.from_array(X, chunks=50), da.from_array(Y, chunks=50), **FIT)
+    reference = in_process(kernel)
+    assert relative_error(predictions(kernel, fit), reference) < 1e-8
+
+
+def test_nystrom_fit_with_numpy_targets_and_several_outputs(synchronous):
+    targets = np.stack([Y, np.cos(X[:, 1])], axis=1)
+    fit = nystrom_fit(fk.NTK(depth=2), da.from_array(X, chunks=70), targets, **FIT)
+    assert fit.coefficients.shape == (60, 2)
+    reference = in_process(fk.NTK(depth=2), targets)
+    assert relative_error(predictions(fk.NTK(depth=2), fit), reference) < 1e-8
+
+
+def test_nystrom_fit_on_a_local_cluster(client):
+    kernel = fk.NTK(depth=3)
+    fit = nystrom_fit(kernel, da.from_array(X, chunks=50), da.from_array(Y, chunks=50), **FIT)
+    assert relative_error(predictions(kernel, fit), in_process(kernel)) < 1e-8
+
+
+def test_nystrom_fit_survives_a_killed_worker(client):
+    """One of the two worker processes is killed while CG runs: its nanny starts another, Dask
+    recomputes the chunks it held from their lineage, and the fit gives the in-process
+    predictions."""
+    kernel = fk.NTK(depth=3)
+    big = np.tile(X, (8, 1)) + 1e-3 * RNG.standard_normal((8 * len(X), X.shape[1]))
+    targets = np.sin(big[:, 0])
+    pids = client.run(os.getpid)
+    victim = sorted(pids)[0]
+    killer = threading.Timer(2.0, os.kill, (pids[victim], signal.SIGKILL))
+    killer.start()
+    try:
+        fit = nystrom_fit(
+            kernel, da.from_array(big, chunks=100), da.from_array(targets, chunks=100), **FIT
+        )
+    finally:
+        killer.cancel()
+    assert client.run(os.getpid) != pids, "no worker was killed during the fit"
+    reference = nystrom_fit(kernel, big, targets, **FIT)
+    assert relative_error(predictions(kernel, fit), predictions(kernel, reference)) < 1e-8
+
+
+def test_nystrom_bad_input(synchronous):
+    Xd = da.from_array(X, chunks=50)
+    with pytest.raises(ValueError, match="same row chunks"):
+        nystrom_fit(fk.NTK(), Xd, da.from_array(Y, chunks=60), **FIT)
+    with pytest.raises(TypeError, match="dtype complex128"):
+        nystrom_fit(fk.NTK(), da.from_array(X.astype(complex), chunks=50), Y, **FIT)
+    bad = Y.copy()
+    bad[7] = np.inf
+    with pytest.raises(ValueError, match="y contains NaN or infinity"):
+        nystrom_fit(fk.NTK(), Xd, bad, **FIT)
