@@ -432,11 +432,16 @@ def test_symmetry_tolerance_is_relative_to_the_largest_entry(scale, dtype):
 
 
 def strip_gram_float32(n, d, seed):
-    """``A A^T`` of float32 rows computed by strips of 7 columns, as a caller might: the
-    products of different strip shapes sum in different orders, so the two triangles round
-    differently (at d = 700, by a few float32 roundings)."""
+    """``A A^T`` of float32 rows computed by strips of 7 columns, as a caller might, every
+    other strip summing the features in reverse order: the two triangles round differently
+    (at d = 700, by a few float32 roundings), whatever order the BLAS sums a strip in."""
     A = np.random.default_rng(seed).standard_normal((n, d)).astype(np.float32) / np.sqrt(d)
-    return np.hstack([A @ A[c : c + 7].T for c in range(0, n, 7)])
+    reverse = A[:, ::-1].copy()
+    strips = [
+        (reverse @ reverse[c : c + 7].T) if c // 7 % 2 else (A @ A[c : c + 7].T)
+        for c in range(0, n, 7)
+    ]
+    return np.hstack(strips)
 
 
 def rounded_asymmetrically(K_exact, ulps, seed):
