@@ -153,31 +153,32 @@ class ChunkedKernelOperator:
         self.block, self.kernel, self.dtype = block, kernel, np.dtype(dtype)
         self.chunks = _chunks(X)
         self.centers = _shared(np.ascontiguousarray(S, dtype=self.dtype))
-        self.shape = (X.shape[0], S.shape[0])
 
     def normal_matmat(self, V):
         """``K^T K V``."""
-        return self._sum(_normal_part, [(chunk,) for chunk in self.chunks], _shared(V))
+        V = _shared(V)
+        return self._sum(_normal_part, [(chunk, V) for chunk in self.chunks])
 
     def rmatmat(self, U):
         """``K^T U`` for a dask ``U`` with the row chunks of ``X``."""
         pieces = list(U.to_delayed().ravel())
-        return self._sum(_transposed_part, list(zip(self.chunks, pieces, strict=True)), None)
+        return self._sum(_transposed_part, list(zip(self.chunks, pieces, strict=True)))
 
-    def _sum(self, part, arguments, V):
+    def _sum(self, part, arguments):
+        """``sum_c part(K_cS, *arguments[c])``, each term on the worker of its chunk."""
         import dask
 
         parts = [
-            dask.delayed(part)(self.block, self.kernel, *chunk, self.centers, V, self.dtype)
+            dask.delayed(part)(self.block, self.kernel, self.centers, self.dtype, *chunk)
             for chunk in arguments
         ]
         return dask.compute(dask.delayed(sum)(parts))[0]
 
 
-def _normal_part(block, kernel, X, S, V, dtype):
+def _normal_part(block, kernel, S, dtype, X, V):
     K = block(kernel, X, S, dtype=dtype)
     return K.T @ (K @ V)
 
 
-def _transposed_part(block, kernel, X, U, S, V, dtype):
+def _transposed_part(block, kernel, S, dtype, X, U):
     return block(kernel, X, S, dtype=dtype).T @ U.reshape(U.shape[0], -1)

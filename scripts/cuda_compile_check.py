@@ -100,9 +100,8 @@ def kernel_and_types(kernel, dtype, symmetric):
         types.boolean,
         types.boolean,
     )
-    work_shape = tuple(max(1, size) for size in problem.work_shape(1))
     generated = cuda_backend.gram_kernel(
-        type(problem.spec), problem.dtype.name, 16, work_shape, exact
+        type(problem.spec), problem.dtype.name, 16, cuda_backend.local_work_shape(problem), exact
     )
     return generated, argument_types
 

@@ -141,8 +141,7 @@ def fill(problem, target, r0, r1, c0, c1, bar):
         problem.x_start,
         problem.z_start,
     )
-    work_shape = tuple(max(1, size) for size in problem.work_shape(1))
-    kernel = gram_kernel(type(spec), problem.dtype.name, tile, work_shape, exact)
+    kernel = gram_kernel(type(spec), problem.dtype.name, tile, local_work_shape(problem), exact)
     launch = functools.partial(_launch, kernel, tile, inputs)
     whole = _whole_symmetric(problem, r0, r1, c0, c1)
     if is_device_array(target):
@@ -175,6 +174,11 @@ def _launch(kernel, tile, inputs, out, r0, r1, c0, c1, out_c0, mirror, symmetric
         return
     blocks = (math.ceil((c1 - c0) / tile), math.ceil((r1 - r0) / tile))
     kernel[blocks, (tile, tile)](*inputs, out, r0, r1 - r0, c0, c1 - c0, out_c0, mirror, symmetric)
+
+
+def local_work_shape(problem):
+    """The shape of each thread's scratch (``cuda.local.array``, which takes no empty shape)."""
+    return tuple(max(1, size) for size in problem.work_shape(1))
 
 
 @functools.cache
