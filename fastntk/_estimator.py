@@ -22,9 +22,11 @@ from ._validation import (
     check_fits_in_memory,
     check_samples,
     check_symmetric,
+    is_dask_array,
     resolve_dtype,
 )
 from .network import NTK
+from .operators import KernelOperator
 
 #: The kernel of estimators built without one.
 DEFAULT_KERNEL = NTK(depth=3)
@@ -156,7 +158,29 @@ class KernelModel(Estimator):
         return tuple(sorted(set.intersection(*ranks))) if ranks else (2,)
 
     def _samples(self, X):
+        self._refuse_precomputed_chunks(X)
         return check_samples(X, "X", self._input_ranks())
+
+    def _refuse_precomputed_chunks(self, X):
+        if self._precomputed and is_dask_array(X):
+            raise ValueError(
+                "kernel='precomputed' takes the kernel matrix as a NumPy array, not a dask "
+                "array; pass the kernel itself, whose products are then computed where the "
+                "chunks of X are (solver='nystrom')"
+            )
+
+    def _chunked_inputs(self, X, fitted):
+        """A dask ``X`` of rows of features checked by its shape (its values are checked where
+        they are, by the computation); ``fitted``: against the fitted number of features."""
+        self._refuse_precomputed_chunks(X)
+        if X.ndim != 2:
+            raise ValueError(f"a dask X must hold rows of features (n, d), got shape {X.shape}")
+        if fitted and X.shape[1] != self.n_features_in_:
+            raise ValueError(
+                f"X has {X.shape[1]} features, but {type(self).__name__} is expecting "
+                f"{self.n_features_in_} features as input"
+            )
+        return X
 
     def _fit_inputs(self, X):
         """Checked training inputs; records their shape. With ``kernel="precomputed"`` a
@@ -184,14 +208,19 @@ class KernelModel(Estimator):
         n = X.shape[0]
         if self._precomputed:
             return np.array(X, dtype=dtype, order="C", copy=True)
-        check_fits_in_memory(
-            n * n * dtype.itemsize,
-            f"the {n} x {n} training kernel",
-            "use solver='nystrom', which never forms it, or dtype=float32, which halves it",
-        )
+        self._check_training_matrix_fits(n)
         buffer = np.empty((n, n), dtype=dtype, order="F")
         engine.gram(kernel, self.X_fit_, out=buffer, device=self.device, progress=self._progress)
         return buffer.T
+
+    def _check_training_matrix_fits(self, n):
+        """A ``MemoryError`` naming the remedies when the ``n x n`` training kernel does not fit
+        in the memory available now."""
+        check_fits_in_memory(
+            n * n * self._dtype().itemsize,
+            f"the {n} x {n} training kernel",
+            "use solver='nystrom', which never forms it, or dtype=float32, which halves it",
+        )
 
     def _score_inputs(self, X, y):
         """``(X, y)`` checked for ``score``: finite numeric targets, one per row of ``X``."""
@@ -219,6 +248,17 @@ class KernelModel(Estimator):
     def _basis(self):
         """The points ``x_j`` of the fitted predictor ``sum_j a_j k(x, x_j)``."""
         return self.X_fit_
+
+    def _chunked_outputs(self, X):
+        """``K(X, basis) @ dual_coef_`` for a dask ``X``: a dask array with the row chunks of
+        ``X``, each chunk's rows computed on the worker that holds it (``fastntk.cluster``)."""
+        from . import cluster  # only with dask arrays: dask is optional
+
+        self._check_is_fitted()
+        X = self._chunked_inputs(X, fitted=True)
+        return cluster.predict(
+            KernelOperator, self.kernel_, X, self._basis(), self.dual_coef_, self._dtype()
+        )
 
     def _cross_blocks(self, kernel, X):
         """``(rows, K(X[rows], basis))`` in blocks of ``config predict_block_bytes`` at most."""

@@ -6,7 +6,7 @@ import warnings
 import numpy as np
 
 from ._estimator import DEFAULT_KERNEL, DataConversionWarning, Estimator, sklearn_flavoured
-from ._validation import check_sample_count
+from ._validation import check_sample_count, is_dask_array
 from .regression import KernelRegressor
 
 
@@ -17,21 +17,40 @@ class OneHotClassifier(Estimator):
     _estimator_type = "classifier"
 
     def _encode(self, y):
+        """The regression targets of the labels ``y``: one column per class, 1 in the label's
+        column (less ``1 / n_classes`` when ``centered``). A dask ``y`` gives dask targets
+        with its row chunks: only its distinct labels come to this process."""
+        if is_dask_array(y):
+            if y.ndim != 1:
+                raise ValueError(f"y must be a 1-D array of class labels, got shape {y.shape}")
+            from . import cluster  # only with dask arrays: dask is optional
+
+            distinct = cluster.dask_array_module().unique(y).compute()
+            self.classes_ = self._check_classes(distinct)
+            return y.map_blocks(
+                _one_hot,
+                self.classes_,
+                self.centered,
+                new_axis=1,
+                chunks=(y.chunks[0], (len(self.classes_),)),
+                dtype=np.float64,
+            )
         y = self._labels(y, stacklevel=4)
-        if np.issubdtype(y.dtype, np.floating):
-            if not np.isfinite(y).all():
+        self.classes_ = self._check_classes(y)
+        return _one_hot(y, self.classes_, self.centered)
+
+    @staticmethod
+    def _check_classes(labels):
+        """The sorted distinct ``labels``; a ``ValueError`` for labels that are not classes."""
+        if np.issubdtype(labels.dtype, np.floating):
+            if not np.isfinite(labels).all():
                 raise ValueError("y contains NaN or infinity")
-            if (y != np.round(y)).any():
+            if (labels != np.round(labels)).any():
                 raise ValueError(
                     "Unknown label type: continuous; y must hold class labels (integers, "
                     "strings or booleans); for real-valued targets use a regressor"
                 )
-        self.classes_, codes = np.unique(y, return_inverse=True)
-        targets = np.zeros((y.shape[0], len(self.classes_)))
-        targets[np.arange(y.shape[0]), codes] = 1.0
-        if self.centered:
-            targets -= 1.0 / len(self.classes_)
-        return targets
+        return np.unique(labels)
 
     def _labels(self, y, stacklevel=3):
         """``y`` as a 1-D array of labels (a column vector flattened, with a warning); a
@@ -68,9 +87,13 @@ class OneHotClassifier(Estimator):
         return scores[:, 1] - scores[:, 0] if len(self.classes_) == 2 else scores
 
     def predict(self, X):
-        """The class with the largest regression output."""
+        """The class with the largest regression output (for a dask ``X``, a dask array with
+        its row chunks)."""
         self._check_is_fitted()
-        return self.classes_[np.argmax(self.regressor_.predict(X), axis=1)]
+        indices = np.argmax(self.regressor_.predict(X), axis=1)
+        if is_dask_array(indices):
+            return indices.map_blocks(_class_of, self.classes_, dtype=self.classes_.dtype)
+        return _class_of(indices, self.classes_)
 
     def score(self, X, y):
         """Accuracy of ``predict(X)`` against the labels ``y``; a ``ValueError`` when ``y``
@@ -80,6 +103,18 @@ class OneHotClassifier(Estimator):
         y = self._labels(y)
         check_sample_count(y.shape[0], X.shape[0], "X")
         return float(np.mean(self.predict(X) == y))
+
+
+def _one_hot(labels, classes, centered):
+    targets = np.zeros((labels.shape[0], len(classes)))
+    targets[np.arange(labels.shape[0]), np.searchsorted(classes, labels)] = 1.0
+    if centered:
+        targets -= 1.0 / len(classes)
+    return targets
+
+
+def _class_of(indices, classes):
+    return classes[indices]
 
 
 def _check_label_types(given, labels):

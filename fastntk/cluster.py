@@ -12,8 +12,13 @@ larger than the cluster's memory can be written block by block to storage.
 Dask is optional: ``pip install fastntk[dask]``.
 """
 
+import contextlib
+import os
+import sys
+
 import numpy as np
 
+from . import config
 from ._validation import DASK_EXTRA, is_dask_array, resolve_dtype
 
 __all__ = ["gram"]
@@ -122,7 +127,9 @@ def mean_diagonal(diag, kernel, X, dtype):
 
 
 def _chunks(X):
-    return list(X.to_delayed().ravel())
+    # Unoptimised: an optimised graph names persisted chunks by key without holding their
+    # futures, and the cluster may release them before a lazy result is computed.
+    return list(X.to_delayed(optimize_graph=False).ravel())
 
 
 def _shared(value):
@@ -146,11 +153,12 @@ class ChunkedKernelOperator:
     ``distributed.Client``'s workers) and a NumPy ``S`` of ``m`` rows sent once: the two
     products of a Nystrom fit (``fastntk.nystrom``), each a map over the chunks ``X_c`` of
     ``K_cS^T (K_cS V)`` or ``K_cS^T U_c`` and a sum of the ``m x t`` results. Only ``V`` (``m x
-    t``) goes to the workers and those results come back; ``K_cS`` is computed by ``block``,
-    the block primitive, on the worker that holds ``X_c``, and forgotten."""
+    t``) goes to the workers and those results come back. On the worker that holds ``X_c``,
+    ``operator(kernel, X_c, S, dtype=dtype)`` (``fastntk.operators.KernelOperator``, passed in:
+    this layer sits above it) computes ``K_cS`` a strip at a time and forgets it."""
 
-    def __init__(self, block, kernel, X, S, dtype):
-        self.block, self.kernel, self.dtype = block, kernel, np.dtype(dtype)
+    def __init__(self, operator, kernel, X, S, dtype):
+        self.operator, self.kernel, self.dtype = operator, kernel, np.dtype(dtype)
         self.chunks = _chunks(X)
         self.centers = _shared(np.ascontiguousarray(S, dtype=self.dtype))
 
@@ -161,24 +169,82 @@ class ChunkedKernelOperator:
 
     def rmatmat(self, U):
         """``K^T U`` for a dask ``U`` with the row chunks of ``X``."""
-        pieces = list(U.to_delayed().ravel())
-        return self._sum(_transposed_part, list(zip(self.chunks, pieces, strict=True)))
+        return self._sum(_transposed_part, list(zip(self.chunks, _chunks(U), strict=True)))
 
     def _sum(self, part, arguments):
         """``sum_c part(K_cS, *arguments[c])``, each term on the worker of its chunk."""
         import dask
 
         parts = [
-            dask.delayed(part)(self.block, self.kernel, self.centers, self.dtype, *chunk)
-            for chunk in arguments
+            dask.delayed(_on_chunk)(part, self.operator, self.kernel, chunk, self.centers, *rest)
+            for chunk, *rest in arguments
         ]
         return dask.compute(dask.delayed(sum)(parts))[0]
 
 
-def _normal_part(block, kernel, S, dtype, X, V):
-    K = block(kernel, X, S, dtype=dtype)
-    return K.T @ (K @ V)
+def predict(operator, kernel, X, basis, coefficients, dtype):
+    """``K(X, basis) @ coefficients`` for a dask ``X``, as a dask array with the row chunks of
+    ``X``: each chunk's rows computed by ``operator`` (as in ``ChunkedKernelOperator``) on the
+    worker that holds it, ``basis`` and ``coefficients`` sent once."""
+    import dask
+
+    da = dask_array_module()
+    X = _rows(da, X, "X")
+    dtype = np.dtype(dtype)
+    columns = np.asarray(coefficients, dtype=dtype).reshape(len(coefficients), -1)
+    basis = _shared(np.ascontiguousarray(basis, dtype=dtype))
+    shared = _shared(columns)
+    pieces = [
+        da.from_delayed(
+            dask.delayed(_on_chunk)(_product, operator, kernel, chunk, basis, shared),
+            shape=(rows, columns.shape[1]),
+            dtype=dtype,
+        )
+        for chunk, rows in zip(_chunks(X), X.chunks[0], strict=True)
+    ]
+    outputs = da.concatenate(pieces, axis=0)
+    return outputs[:, 0] if np.ndim(coefficients) == 1 else outputs
 
 
-def _transposed_part(block, kernel, S, dtype, X, U):
-    return block(kernel, X, S, dtype=dtype).T @ U.reshape(U.shape[0], -1)
+def _on_chunk(part, operator, kernel, X, S, *arguments):
+    """``part(K(X, S), *arguments)``, run where the chunk ``X`` is, with ``K(X, S)`` as the
+    ``operator`` that computes it a strip at a time."""
+    with _task_threads():
+        return part(operator(kernel, X, S, dtype=S.dtype), *arguments)
+
+
+def _normal_part(K, V):
+    return K.normal_matmat(V)
+
+
+def _transposed_part(K, U):
+    return K.T @ U.reshape(U.shape[0], -1)
+
+
+def _product(K, V):
+    return K @ V
+
+
+@contextlib.contextmanager
+def _task_threads():
+    """On a ``distributed`` worker whose environment does not set ``FASTNTK_THREADS``, one
+    thread per task: a worker runs as many tasks at once as it has threads, so more threads
+    per task would oversubscribe its cores (for the same reason Dask's nanny starts workers
+    with ``OMP_NUM_THREADS=1``). Elsewhere (the synchronous or threaded scheduler of this
+    process) the configured threads."""
+    if _on_worker() and not os.environ.get(config.SETTINGS["threads"].variable, "").strip():
+        with config.override(threads=1):
+            yield
+    else:
+        yield
+
+
+def _on_worker():
+    distributed = sys.modules.get("distributed")
+    if distributed is None:
+        return False
+    try:
+        distributed.get_worker()
+    except ValueError:
+        return False
+    return True

@@ -162,7 +162,7 @@ def nystrom_fit(
     info, residuals = 0, []
     if basis.size:
         operator = (
-            cluster.ChunkedKernelOperator(engine.gram_block, kernel, X, centers[basis], dtype)
+            cluster.ChunkedKernelOperator(KernelOperator, kernel, X, centers[basis], dtype)
             if chunked
             else KernelOperator(kernel, X, centers[basis], dtype=dtype)
         )

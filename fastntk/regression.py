@@ -8,7 +8,7 @@ import numpy as np
 
 from . import backends, config, engine, solvers
 from ._estimator import DEFAULT_KERNEL, KernelModel
-from ._validation import available_memory_bytes, check_positive
+from ._validation import available_memory_bytes, check_positive, is_dask_array
 from .nystrom import nystrom_fit
 
 #: The solvers of ``KernelRegressor`` and ``KernelClassifier``.
@@ -24,7 +24,8 @@ class Regressor(KernelModel):
     _estimator_type = "regressor"
 
     def predict(self, X, return_std=False, return_cov=False):
-        """Predictions ``K(X, X_fit) a``; shape (m,) or (m, t) as ``y`` in ``fit``.
+        """Predictions ``K(X, X_fit) a``; shape (m,) or (m, t) as ``y`` in ``fit``. For a dask
+        ``X``, a dask array with its row chunks, each computed where the chunk is.
 
         With ``return_std`` (or ``return_cov``) also the Gaussian-process posterior standard
         deviation (m,) (or covariance (m, m)), with ``K`` as the prior covariance and
@@ -32,6 +33,10 @@ class Regressor(KernelModel):
         """
         if return_std and return_cov:
             raise ValueError("return_std and return_cov cannot both be requested")
+        if is_dask_array(X):
+            if return_std or return_cov:
+                raise ValueError("return_std and return_cov take a NumPy X, not a dask array")
+            return self._chunked_outputs(X)
         X = self._predict_inputs(X)
         if (return_std or return_cov) and self._precomputed:
             raise ValueError(
@@ -137,18 +142,35 @@ class KernelRegressor(Regressor):
         self.threads = threads
 
     def fit(self, X, y):
-        """Fit to inputs ``X`` (n, d) (or the kernel matrix) and targets ``y`` (n,) or (n, t)."""
+        """Fit to inputs ``X`` (n, d) (or the kernel matrix) and targets ``y`` (n,) or (n, t).
+
+        A dask ``X`` (with ``y`` a dask array of the same row chunks, or a NumPy array) is fitted
+        by "nystrom" where its chunks are, on a ``distributed.Client``'s workers when one is
+        running (``fastntk.nystrom_fit``); ``X_fit_`` is then None. An exact solver (asked for,
+        or chosen by "auto") gathers the rows into this process, once the ``n x n`` matrix is
+        known to fit (else a ``MemoryError`` naming "nystrom").
+        """
         self._check_kernel_parameter(self.kernel)
         check_positive(self.alpha, "alpha", allow_zero=True)
         if self.solver not in SOLVERS:
             raise ValueError(f"solver must be one of {SOLVERS}, got {self.solver!r}")
-        X = self._fit_inputs(X)
-        y = solvers.check_targets(y, X.shape[0], "X")
         self.kernel_ = self.kernel
         for stale in ("centers_", "n_iter_", "cg_residuals_", "factorization_"):
             self.__dict__.pop(stale, None)
-        if self._chosen_solver(X.shape[0]) == "nystrom":
-            self._fit_nystrom(y)
+        choice = None
+        if is_dask_array(X):
+            X = self._chunked_inputs(X, fitted=False)
+            choice = self._chosen_solver(X.shape[0])
+            if choice == "nystrom":
+                self._record_chunked_fit_inputs(X)
+                self._fit_nystrom(X, y)
+                return self
+            # An exact solve needs K in this process: the rows are gathered, if K fits.
+            self._check_training_matrix_fits(X.shape[0])
+        X = self._fit_inputs(X)
+        y = solvers.check_targets(y, X.shape[0], "X")
+        if (choice or self._chosen_solver(X.shape[0])) == "nystrom":
+            self._fit_nystrom(self.X_fit_, y)
             return self
         factorization = solvers.factorize(
             self._training_matrix(self.kernel, X),
@@ -189,7 +211,15 @@ class KernelRegressor(Regressor):
         )
         return choice
 
-    def _fit_nystrom(self, y):
+    def _record_chunked_fit_inputs(self, X):
+        """The shape of a dask ``X`` fitted by Nystrom; ``X_fit_`` is None: the rows stay where
+        they are, and the predictor needs only ``centers_``."""
+        self.X_fit_ = None
+        self.n_features_in_ = X.shape[1]
+        self.input_shape_ = X.shape[1:]
+        self.n_fit_samples_ = X.shape[0]
+
+    def _fit_nystrom(self, X, y):
         n = self.n_fit_samples_
         default = min(n, config.get("nystrom_centers"))
         n_centers = default if self.n_centers is None else self.n_centers
@@ -202,7 +232,7 @@ class KernelRegressor(Regressor):
             )
         fit = nystrom_fit(
             self.kernel,
-            self.X_fit_,
+            X,
             y,
             self.alpha,
             n_centers=n_centers,

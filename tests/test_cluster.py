@@ -226,3 +226,86 @@ def test_nystrom_bad_input(synchronous):
     bad[7] = np.inf
     with pytest.raises(ValueError, match="y contains NaN or infinity"):
         nystrom_fit(fk.NTK(), Xd, bad, **FIT)
+
+
+# --- Estimators -----------------------------------------------------------------------------
+
+ESTIMATOR = dict(
+    alpha=1e-3, solver="nystrom", n_centers=60, random_state=3, cg_tol=1e-12, cg_max_iter=400
+)
+LABELS = np.array(["cat", "dog", "emu"])[(X[:, 1] > 0).astype(int) + (X[:, 2] > 0.5)]
+
+
+def test_regressor_fits_and_predicts_on_chunks(synchronous):
+    model = fk.KernelRegressor(**ESTIMATOR).fit(
+        da.from_array(X, chunks=50), da.from_array(Y, chunks=50)
+    )
+    reference = fk.KernelRegressor(**ESTIMATOR).fit(X, Y)
+    assert model.solver_ == "nystrom" and model.X_fit_ is None and model.n_fit_samples_ == 230
+    chunked = model.predict(da.from_array(X_TEST, chunks=15))
+    assert isinstance(chunked, da.Array) and chunked.chunks == ((15, 15, 10),)
+    assert relative_error(chunked.compute(), reference.predict(X_TEST)) < 1e-8
+    assert relative_error(model.predict(X_TEST), chunked.compute()) < 1e-13
+
+
+def test_classifier_fits_and_predicts_on_a_local_cluster(client):
+    """Labels as a dask array: only their distinct values come to the client; predictions are
+    the in-process classifier's."""
+    chunks = 40
+    model = fk.KernelClassifier(**ESTIMATOR).fit(
+        da.from_array(X, chunks=chunks), da.from_array(LABELS, chunks=chunks)
+    )
+    reference = fk.KernelClassifier(**ESTIMATOR).fit(X, LABELS)
+    assert list(model.classes_) == ["cat", "dog", "emu"]
+    scores = model.decision_function(da.from_array(X_TEST, chunks=chunks))
+    assert relative_error(scores.compute(), reference.decision_function(X_TEST)) < 1e-8
+    labels = model.predict(da.from_array(X_TEST, chunks=chunks))
+    assert isinstance(labels, da.Array)
+    assert np.array_equal(labels.compute(), reference.predict(X_TEST))
+
+
+def test_predict_is_one_task_per_chunk_on_the_workers(client):
+    """A distributed predict: one task per row chunk, each run on a worker."""
+    from distributed import get_task_stream
+
+    model = fk.KernelRegressor(**ESTIMATOR).fit(X, Y)
+    prediction = model.predict(client.persist(da.from_array(X_TEST, chunks=10)))
+    with get_task_stream(client) as stream:
+        computed = prediction.compute()
+    ran = [task for task in stream.data if "on_chunk" in str(task["key"])]
+    assert len(ran) == 4
+    assert {task["worker"] for task in ran} <= set(client.scheduler_info()["workers"])
+    assert relative_error(computed, model.predict(X_TEST)) < 1e-12
+
+
+def test_exact_solver_gathers_chunks_that_fit(synchronous):
+    model = fk.KernelRegressor(alpha=1e-3).fit(da.from_array(X, chunks=50), Y)
+    reference = fk.KernelRegressor(alpha=1e-3).fit(X, Y)
+    assert model.solver_ == "cholesky"
+    assert np.array_equal(model.predict(X_TEST), reference.predict(X_TEST))
+
+
+def test_estimator_bad_input(synchronous):
+    huge = da.zeros((10**6, 3), chunks=10**5)
+    with pytest.raises(MemoryError, match="solver='nystrom'"):
+        fk.KernelRegressor(solver="cholesky").fit(huge, da.zeros(10**6, chunks=10**5))
+    with pytest.raises(MemoryError, match="solver='nystrom'"):
+        fk.KernelRegressor(solver="cholesky").fit(np.zeros((10**6, 1)), np.zeros(10**6))
+    square = da.from_array(fk.gram(fk.NTK(), X), chunks=50)
+    with pytest.raises(ValueError, match="precomputed.*not a dask array"):
+        fk.KernelRegressor(kernel="precomputed").fit(square, Y)
+    fitted = fk.KernelRegressor(kernel="precomputed").fit(fk.gram(fk.NTK(), X), Y)
+    with pytest.raises(ValueError, match="precomputed.*not a dask array"):
+        fitted.predict(da.from_array(fk.gram(fk.NTK(), X_TEST, X), chunks=10))
+    Xd = da.from_array(X, chunks=50)
+    with pytest.raises(ValueError, match="same row chunks"):
+        fk.KernelRegressor(**ESTIMATOR).fit(Xd, da.from_array(Y, chunks=60))
+    with pytest.raises(TypeError, match="dtype complex128"):
+        fk.KernelRegressor(**ESTIMATOR).fit(da.from_array(X.astype(complex), chunks=50), Y)
+    with pytest.raises(ValueError, match="continuous"):
+        fk.KernelClassifier(**ESTIMATOR).fit(Xd, da.from_array(Y, chunks=50))
+    model = fk.KernelRegressor(**ESTIMATOR).fit(Xd, Y)
+    with pytest.raises(ValueError, match="expecting 6 features"):
+        model.predict(da.zeros((5, 4)))
+    with pytest.raises(ValueError, match="return_std"):
+        model.predict(da.from_array(X_TEST), return_std=True)
