@@ -145,7 +145,9 @@ def _shared(value):
         return dask.delayed(value)
     if dask.base.get_scheduler() != client.get:  # another scheduler asked for (synchronous)
         return dask.delayed(value)
-    return client.scatter(value, broadcast=True)
+    # hash=False: a key of its own, or a release of an earlier scatter of equal data (the same
+    # CG vector twice) can cancel this one while it is in use.
+    return client.scatter(value, broadcast=True, hash=False)
 
 
 class ChunkedKernelOperator:
