@@ -132,9 +132,8 @@ def _chunks(X):
     return list(X.to_delayed(optimize_graph=False).ravel())
 
 
-def _shared(value):
-    """``value`` (a NumPy array) as one key of the graph: with a ``distributed.Client`` it is
-    sent to every worker once, not once per task."""
+def _active_client():
+    """The ``distributed.Client`` that will run the graph, or None (another scheduler)."""
     import dask
 
     try:
@@ -142,8 +141,19 @@ def _shared(value):
 
         client = get_client()
     except (ImportError, ValueError):
-        return dask.delayed(value)
+        return None
     if dask.base.get_scheduler() != client.get:  # another scheduler asked for (synchronous)
+        return None
+    return client
+
+
+def _shared(value):
+    """``value`` (a NumPy array) as one key of the graph: with a ``distributed.Client`` it is
+    sent to every worker once, not once per task."""
+    import dask
+
+    client = _active_client()
+    if client is None:
         return dask.delayed(value)
     # hash=False: a key of its own, or a release of an earlier scatter of equal data (the same
     # CG vector twice) can cancel this one while it is in use.
@@ -177,10 +187,14 @@ class ChunkedKernelOperator:
         """``sum_c part(K_cS, *arguments[c])``, each term on the worker of its chunk."""
         import dask
 
-        parts = [
-            dask.delayed(_on_chunk)(part, self.operator, self.kernel, chunk, self.centers, *rest)
-            for chunk, *rest in arguments
-        ]
+        parts = []
+        for (chunk, *rest), where in zip(arguments, _placements(self.chunks), strict=True):
+            with dask.annotate(**where):
+                parts.append(
+                    dask.delayed(_on_chunk)(
+                        part, self.operator, self.kernel, chunk, self.centers, *rest
+                    )
+                )
         return dask.compute(dask.delayed(sum)(parts))[0]
 
 
@@ -206,6 +220,23 @@ def predict(operator, kernel, X, basis, coefficients, dtype):
     ]
     outputs = da.concatenate(pieces, axis=0)
     return outputs[:, 0] if np.ndim(coefficients) == 1 else outputs
+
+
+def _placements(chunks):
+    """Per chunk, the annotation that runs its task on a worker that holds it: without one,
+    the scheduler balances a CG product's tasks by moving chunks of X to the less busy worker.
+    Loose (``allow_other_workers``), so that a chunk whose worker died runs where Dask
+    recomputes it."""
+    client = _active_client()
+    if client is None:
+        return [{} for _ in chunks]
+    holders = client.who_has(chunks)
+    return [
+        {"workers": sorted(holders[chunk.key]), "allow_other_workers": True}
+        if holders.get(chunk.key)
+        else {}
+        for chunk in chunks
+    ]
 
 
 def _on_chunk(part, operator, kernel, X, S, *arguments):

@@ -124,8 +124,19 @@ def main():
     parser.add_argument("--dtype", default="float32", choices=["float32", "float64"])
     parser.add_argument("--alpha", type=float, help="default: chosen as in large_scale.py")
     parser.add_argument("--out", help="also write the results as JSON to this file")
+    parser.add_argument(
+        "--no-stealing",
+        action="store_true",
+        help="start the cluster with Dask's work stealing off (it moves chunks to idle workers)",
+    )
+    parser.add_argument(
+        "--rounding-reference",
+        action="store_true",
+        help="also fit in process on one thread: how far rounding alone moves the predictions",
+    )
     args = parser.parse_args()
 
+    import dask
     import dask.array as da
     import distributed
 
@@ -142,8 +153,20 @@ def main():
     result["in_process_fit_seconds"] = round(timed_fit(local, X, y), 2)
     print(json.dumps({"in_process_fit_seconds": result["in_process_fit_seconds"]}), flush=True)
     reference = local.predict(X_test)
+    scale = float(np.max(np.abs(reference)))
+    if args.rounding_reference:
+        with fk.config.override(threads=1):
+            single = model(args)
+            timed_fit(single, X, y)
+        one_thread = single.predict(X_test)
+        result["one_thread_relative_difference"] = float(
+            np.max(np.abs(one_thread - reference)) / scale
+        )
 
+    stealing = {"distributed.scheduler.work-stealing": not args.no_stealing}
+    result["work_stealing"] = not args.no_stealing
     with (
+        dask.config.set(stealing),
         distributed.LocalCluster(
             n_workers=2,
             threads_per_worker=1,
@@ -178,7 +201,6 @@ def main():
         result["cluster_predict_seconds"] = round(time.perf_counter() - start, 2)
         result.update(one_iteration(client, distributed_model, X_chunks, dtype))
 
-    scale = float(np.max(np.abs(reference)))
     result["prediction_relative_difference"] = float(np.max(np.abs(prediction - reference)) / scale)
     result["chunked_predict_relative_difference"] = float(
         np.max(np.abs(chunked - reference)) / scale

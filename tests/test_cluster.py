@@ -309,3 +309,26 @@ def test_estimator_bad_input(synchronous):
         model.predict(da.zeros((5, 4)))
     with pytest.raises(ValueError, match="return_std"):
         model.predict(da.from_array(X_TEST), return_std=True)
+
+
+def test_cg_products_leave_the_chunks_where_they_are(client):
+    """Each chunk's task runs on a worker that holds it: between workers only vectors of the
+    centres travel: over three products, fewer bytes than one chunk of X."""
+    from fastntk.operators import KernelOperator
+
+    data = RNG.standard_normal((16 * 1000, 20))
+    chunks = client.persist(da.from_array(data, chunks=(1000, -1)))
+    operator = cluster.ChunkedKernelOperator(KernelOperator, fk.NTK(), chunks, data[:50], "f8")
+    V = RNG.standard_normal((50, 1))
+    operator.normal_matmat(V)
+
+    def sent(dask_worker):
+        return dask_worker.transfer_outgoing_bytes_total
+
+    before = sum(client.run(sent).values())
+    for _ in range(3):
+        product = operator.normal_matmat(V)
+    moved = sum(client.run(sent).values()) - before
+    assert moved < data[:1000].nbytes
+    reference = KernelOperator(fk.NTK(), data, data[:50]).normal_matmat(V)
+    assert relative_error(product, reference) < 1e-12
