@@ -9,6 +9,12 @@ exact) and a block below it is the transpose of its mirror, ``K_ba = K_ab^T``. N
 computed until the caller asks (``.compute()``, ``.store``, ``to_zarr``), so a Gram matrix
 larger than the cluster's memory can be written block by block to storage.
 
+A Nystrom fit on dask arrays (``fastntk.nystrom_fit``, the estimators' ``solver="nystrom"``)
+persists ``X`` and ``y`` on the workers and applies ``K_nS^T K_nS`` as a map over the row chunks,
+each task on a worker that holds its chunk, and a sum of ``m x t`` results
+(``ChunkedKernelOperator``); ``predict`` maps the chunks of a dask ``X`` the same way
+(``predict``). Measurements and a projection to larger clusters: ``docs/SCALING.md``.
+
 Dask is optional: ``pip install fastntk[dask]``.
 """
 
