@@ -123,6 +123,7 @@ def main():
     parser.add_argument("--chunks", type=int, default=16, help="row chunks of the dask arrays")
     parser.add_argument("--dtype", default="float32", choices=["float32", "float64"])
     parser.add_argument("--alpha", type=float, help="default: chosen as in large_scale.py")
+    parser.add_argument("--repeats", type=int, default=3, help="timed CG products")
     parser.add_argument("--out", help="also write the results as JSON to this file")
     parser.add_argument(
         "--no-stealing",
@@ -199,7 +200,7 @@ def main():
         start = time.perf_counter()
         chunked = distributed_model.predict(da.from_array(X_test, chunks=2500)).compute()
         result["cluster_predict_seconds"] = round(time.perf_counter() - start, 2)
-        result.update(one_iteration(client, distributed_model, X_chunks, dtype))
+        result.update(one_iteration(client, distributed_model, X_chunks, dtype, args.repeats))
 
     result["prediction_relative_difference"] = float(np.max(np.abs(prediction - reference)) / scale)
     result["chunked_predict_relative_difference"] = float(
