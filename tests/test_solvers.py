@@ -261,6 +261,65 @@ def test_path_coefficients_equal_separate_solves():
         assert relative_error(actual, expected) < 1e-15 * condition * len(K) + 1e-12
 
 
+@pytest.mark.parametrize("dtype, tolerance", [(np.float64, 1e-15), (np.float32, 1e-6)])
+def test_path_coefficients_are_the_same_before_and_after_the_eigenvectors(dtype, tolerance):
+    """The tridiagonal solves (before any eigenvector exists) and Q diag(1/(s+lambda)) Q^T y
+    (after) both equal the dense inverse, within its condition number."""
+    K_typed = K.astype(dtype)
+    path = solvers.RegularizationPath(K_typed)
+    tridiagonal = path.coefficients(Y, ALPHAS)
+    assert path._eigenvectors is None
+    path.eigenvectors  # noqa: B018 (formed on first use)
+    eigen = path.coefficients(Y, ALPHAS)
+    for alpha, first, second in zip(ALPHAS, tridiagonal, eigen, strict=True):
+        assert first.dtype == second.dtype == dtype
+        expected = dense_solution(K_typed.astype(np.float64), Y, alpha)
+        condition = np.linalg.cond(K + alpha * np.eye(len(K)))
+        bound = tolerance * condition * len(K) + 10 * tolerance
+        assert relative_error(first, expected) < bound
+        assert relative_error(second, expected) < bound
+
+
+def test_path_eigendecomposition_is_the_matrix():
+    path = solvers.RegularizationPath(K)
+    np.testing.assert_allclose(path.eigenvalues, np.linalg.eigvalsh(K), rtol=0, atol=1e-13)
+    Q = path.eigenvectors
+    np.testing.assert_allclose(Q.T @ Q, np.eye(len(K)), rtol=0, atol=1e-13)
+    np.testing.assert_allclose(K @ Q, Q * path.eigenvalues, rtol=0, atol=1e-12)
+
+
+def test_path_at_alpha_zero_on_a_singular_matrix_is_the_pseudo_inverse():
+    """The rank-4 linear kernel: lambda = 0 drops its null space, which only the eigenvectors
+    can do, so the path forms them; a positive lambda in the same call stays exact."""
+    K_low_rank = X @ X.T
+    path = solvers.RegularizationPath(K_low_rank)
+    at_zero, at_one = path.coefficients(Y, [0.0, 1.0])
+    assert relative_error(at_zero, np.linalg.pinv(K_low_rank, rcond=1e-12) @ Y) < 1e-9
+    assert relative_error(at_one, dense_solution(K_low_rank, Y, 1.0)) < 1e-12
+
+
+@pytest.mark.parametrize("n", [1, 2, 3])
+def test_path_of_a_tiny_matrix(n):
+    K_small = K[:n, :n].copy()
+    path = solvers.RegularizationPath(K_small)
+    coefficients = path.coefficients(Y[:n], [1e-2, 1.0])
+    for alpha, actual in zip([1e-2, 1.0], coefficients, strict=True):
+        assert relative_error(actual, dense_solution(K_small, Y[:n], alpha)) < 1e-12
+    np.testing.assert_allclose(path.eigenvalues, np.linalg.eigvalsh(K_small), atol=1e-14)
+    residuals = path.leave_one_out_residuals(Y[:n], [1.0])
+    assert residuals.shape == (1, n, 2)
+
+
+def test_path_keeps_its_reduction_in_the_callers_matrix_with_overwrite_K():
+    """One n x n matrix until the eigenvectors are formed: the reflectors stay in K's buffer."""
+    K_owned = K.copy()
+    path = solvers.RegularizationPath(K_owned, overwrite_K=True)
+    assert np.shares_memory(path._reduction.reflectors, K_owned)
+    K_kept = K.copy()
+    solvers.RegularizationPath(K_kept).coefficients(Y, ALPHAS)
+    assert np.array_equal(K_kept, K)
+
+
 @pytest.mark.parametrize("targets", ["one", "two"])
 def test_closed_form_leave_one_out_equals_refitting_without_each_point(targets):
     y = Y[:, 0] if targets == "one" else Y
