@@ -17,10 +17,11 @@ import os
 import pathlib
 import sys
 import time
+from dataclasses import dataclass
 
 import numpy as np
 
-from . import protocol
+from . import config, protocol
 from .datasets import load_uci, read_description
 from .engine import progress_bar
 
@@ -33,7 +34,23 @@ CSV_COLUMNS = (
     "params",
     "val_accuracy",
     "test_accuracy",
+    "seconds",
 )
+
+
+@dataclass(frozen=True)
+class RecordedResult:
+    """One row of a results CSV written by an earlier run (``--out``), read back to resume."""
+
+    dataset: str
+    n_samples: int
+    n_features: int
+    n_classes: int
+    family: str
+    params: str
+    val_accuracy: float
+    test_accuracy: float
+    seconds: float
 
 
 def bundled_datasets():
@@ -42,17 +59,33 @@ def bundled_datasets():
     return sorted(path for path in root.iterdir() if path.is_dir())
 
 
-def run_protocol(datasets, families, *, progress=False, threads=None):
-    """Results of every family on every ``UCIDataset``, as ``{dataset: {family: Result}}``."""
-    results = {dataset.name: {} for dataset in datasets}
-    with progress_bar(progress, len(datasets) * len(families), "fit", desc="protocol") as bar:
-        for dataset in datasets:
-            for family in families:
-                bar.set_description(f"{dataset.name} {family}")
-                result = protocol.evaluate(dataset, family, threads=threads)
-                results[dataset.name][family] = result
-                bar.update(1)
-    return results
+def run_protocol(
+    datasets, families, *, recorded=None, progress=False, threads=None, jobs=1, on_result=None
+):
+    """Results of every family on every ``UCIDataset``, as ``{dataset: {family: Result}}``.
+
+    The (dataset, family) pairs already in ``recorded`` (results of an earlier run, in the
+    same form, updated in place) are not run again; the others run in ``jobs`` worker
+    processes (``protocol.evaluate_all``), and ``on_result(recorded)`` is called after each.
+    """
+    recorded = {} if recorded is None else recorded
+    pairs = [
+        (dataset, family)
+        for dataset in datasets
+        for family in families
+        if family not in recorded.get(dataset.name, {})
+    ]
+    with progress_bar(progress, len(pairs), "fit", desc="protocol") as bar:
+        for result in protocol.evaluate_all(pairs, jobs=jobs, threads=threads):
+            recorded.setdefault(result.dataset, {})[result.family] = result
+            bar.set_description(f"{result.dataset} {result.family}")
+            bar.update(1)
+            if on_result is not None:
+                on_result(recorded)
+    return {
+        dataset.name: {family: recorded[dataset.name][family] for family in families}
+        for dataset in datasets
+    }
 
 
 def print_table(results, families):
@@ -70,7 +103,7 @@ def mean_accuracy(results, family):
     return float(np.mean([by_family[family].test_accuracy for by_family in results.values()]))
 
 
-def demo():
+def demo(jobs):
     start = time.perf_counter()
     families = protocol.FAMILIES
     print(
@@ -78,7 +111,8 @@ def demo():
         "chosen on the validation split,\ntest accuracy (%) = mean over the four train/test "
         "splits; classifier: kernel regression on one-hot targets."
     )
-    results = run_protocol([load_uci(folder) for folder in bundled_datasets()], families)
+    datasets = [load_uci(folder) for folder in bundled_datasets()]
+    results = run_protocol(datasets, families, jobs=jobs)
     print_table(results, families)
     print(f"time: {time.perf_counter() - start:.1f} s (including compilation on first use)")
 
@@ -107,16 +141,32 @@ def benchmark(args):
             malformed.append((folder.name, str(error)))
     if not datasets:
         raise SystemExit(f"no dataset folder in {str(data)!r} could be read")
-    results = run_protocol(datasets, families, progress=True, threads=args.threads)
+    recorded = _read_csv(args.out) if args.out else {}
+    done = sum(
+        all(family in recorded.get(dataset.name, {}) for family in families) for dataset in datasets
+    )
+    if done:
+        print(f"{done} dataset(s) already in {args.out}: not run again")
+    results = run_protocol(
+        datasets,
+        families,
+        recorded=recorded,
+        progress=True,
+        threads=args.threads,
+        jobs=args.jobs,
+        on_result=(lambda everything: _write_csv(everything, args.out)) if args.out else None,
+    )
     print_table(results, families)
     if args.out:
-        _write_csv(results, args.out)
         print(f"wrote {args.out}")
     if args.plot:
         _plot(results, args.plot)
         print(f"wrote {args.plot}")
     _print_published(data / "published.csv", results)
     print(f"{len(results)} datasets in {time.perf_counter() - start:.1f} s")
+    for family in families:
+        seconds = sum(by_family[family].seconds for by_family in results.values())
+        print(f"time {family}: {seconds:.1f} s")
     for family in families:
         print(f"mean accuracy {family}: {mean_accuracy(results, family):.2f}")
     if malformed:
@@ -165,11 +215,17 @@ def _selected_folders(data, max_samples):
 
 
 def _write_csv(results, path):
-    with open(path, "w", newline="") as file:
+    """Every result of ``results`` (``{dataset: {family: result}}``), datasets by name and
+    families in ``protocol.FAMILIES`` order, written to a temporary file that then replaces
+    ``path``: an interrupted write leaves the previous file whole."""
+    temporary = pathlib.Path(f"{path}.partial")
+    with open(temporary, "w", newline="") as file:
         writer = csv.writer(file)
         writer.writerow(CSV_COLUMNS)
-        for by_family in results.values():
-            for result in by_family.values():
+        for name in sorted(results):
+            by_family = results[name]
+            for family in sorted(by_family, key=protocol.FAMILIES.index):
+                result = by_family[family]
                 writer.writerow(
                     [
                         result.dataset,
@@ -180,8 +236,48 @@ def _write_csv(results, path):
                         result.params,
                         f"{result.val_accuracy:.4f}",
                         f"{result.test_accuracy:.4f}",
+                        f"{result.seconds:.3f}",
                     ]
                 )
+    os.replace(temporary, path)
+
+
+def _read_csv(path):
+    """The results of an earlier run's CSV at ``path`` as ``{dataset: {family:
+    RecordedResult}}``; empty when there is no file. A file that is not such a CSV is a
+    ``SystemExit``, so it is never overwritten."""
+    if not pathlib.Path(path).exists():
+        return {}
+    recorded = {}
+    with open(path, newline="") as file:
+        reader = csv.DictReader(file)
+        if tuple(reader.fieldnames or ()) != CSV_COLUMNS:
+            raise SystemExit(
+                f"--out {path!r} exists and is not a results file of this command (columns "
+                f"{', '.join(CSV_COLUMNS)}); move it away or choose another name"
+            )
+        try:
+            for row in reader:
+                if row["kernel"] not in protocol.FAMILIES:
+                    raise ValueError(f"unknown kernel family {row['kernel']!r}")
+                record = RecordedResult(
+                    dataset=row["dataset"],
+                    n_samples=int(row["n_samples"]),
+                    n_features=int(row["n_features"]),
+                    n_classes=int(row["n_classes"]),
+                    family=row["kernel"],
+                    params=row["params"],
+                    val_accuracy=float(row["val_accuracy"]),
+                    test_accuracy=float(row["test_accuracy"]),
+                    seconds=float(row["seconds"]),
+                )
+                recorded.setdefault(record.dataset, {})[record.family] = record
+        except (TypeError, ValueError) as error:
+            raise SystemExit(
+                f"--out {path!r}, line {reader.line_num}: {error}; move it away or choose "
+                "another name"
+            ) from None
+    return recorded
 
 
 def _plot(results, path):
@@ -262,7 +358,9 @@ def _plot_file(text):
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m fastntk", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("demo", help="run the benchmark protocol on the bundled UCI datasets")
+    demo_parser = commands.add_parser(
+        "demo", help="run the benchmark protocol on the bundled UCI datasets"
+    )
     bench = commands.add_parser("benchmark", help="run the protocol on a directory of datasets")
     bench.add_argument("--data", required=True, help="directory of dataset folders")
     bench.add_argument("--max-samples", type=_positive_int, default=5000)
@@ -272,11 +370,21 @@ def main(argv=None):
         "--plot", type=_plot_file, help="PNG of NTK against the best other kernel (matplotlib)"
     )
     bench.add_argument(
-        "--threads", type=_positive_int, help="LAPACK threads, >= 1 (default: all CPUs)"
+        "--threads",
+        type=_positive_int,
+        help="Gram and LAPACK threads of each job, >= 1 (default: the CPUs shared out)",
     )
+    for command in (demo_parser, bench):
+        command.add_argument(
+            "--jobs",
+            type=_positive_int,
+            default=config.usable_cpus(),
+            help="(dataset, kernel family) pairs run at once, each in its own process "
+            "(default: all CPUs)",
+        )
     args = parser.parse_args(argv)
     if args.command == "demo":
-        demo()
+        demo(args.jobs)
         return 0
     return benchmark(args)
 

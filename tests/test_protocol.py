@@ -126,3 +126,84 @@ def test_benchmark_command_bad_arguments(tmp_path):
         cli.main(["benchmark", "--data", str(tmp_path), "--kernels", "rbf"])
     with pytest.raises(SystemExit, match="no dataset folder"):
         cli.main(["benchmark", "--data", str(tmp_path)])
+
+
+def _rows(path):
+    with open(path, newline="") as file:
+        return list(csv.DictReader(file))
+
+
+def test_worker_processes_give_the_results_of_one_process():
+    """Two spawned workers, the pairs handed out costliest first, against the same pairs in
+    this process in order: the same choices and accuracies, every pair once."""
+    datasets = [load_uci(BUNDLED[name]) for name in ("iris", "wine")]
+    pairs = [(dataset, family) for dataset in datasets for family in ("linear", "gaussian")]
+    alone = {(r.dataset, r.family): r for r in protocol.evaluate_all(pairs, jobs=1)}
+    shared = list(protocol.evaluate_all(pairs, jobs=2))
+    assert sorted((r.dataset, r.family) for r in shared) == sorted(alone)
+    for result in shared:
+        expected = alone[result.dataset, result.family]
+        assert (result.kernel, result.alpha) == (expected.kernel, expected.alpha)
+        assert result.val_accuracy == expected.val_accuracy
+        assert result.test_accuracy == expected.test_accuracy
+        assert result.seconds > 0
+
+
+def test_benchmark_resumes_from_its_csv(tmp_path, capsys, monkeypatch):
+    """An interrupted run keeps every pair it finished; the next run with the same --out runs
+    only the others and writes them all, the earlier rows unchanged."""
+    data = tmp_path / "data"
+    for name in ("iris", "wine"):
+        shutil.copytree(BUNDLED[name], data / name)
+    out = tmp_path / "results.csv"
+    argv = ["benchmark", "--data", str(data), "--kernels", "linear,gaussian", "--out", str(out)]
+    argv += ["--jobs", "1"]
+    evaluate = protocol.evaluate
+    calls = []
+
+    def interrupted_after_three(dataset, family, **options):
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        calls.append((dataset.name, family))
+        return evaluate(dataset, family, **options)
+
+    monkeypatch.setattr(protocol, "evaluate", interrupted_after_three)
+    with pytest.raises(KeyboardInterrupt):
+        cli.main(argv)
+    first = _rows(out)
+    assert [(row["dataset"], row["kernel"]) for row in first] == calls
+    assert all(float(row["seconds"]) > 0 for row in first)
+
+    calls.clear()
+    monkeypatch.setattr(protocol, "evaluate", lambda *a, **o: calls.append(a) or evaluate(*a, **o))
+    capsys.readouterr()
+    assert cli.main(argv) == 0
+    printed = capsys.readouterr().out.splitlines()
+    assert "1 dataset(s) already in" in printed[0]
+    assert [(dataset.name, family) for dataset, family in calls] == [("wine", "gaussian")]
+    second = _rows(out)
+    assert second[:3] == first
+    assert [(row["dataset"], row["kernel"]) for row in second][3:] == [("wine", "gaussian")]
+    for family in ("linear", "gaussian"):
+        total = sum(float(row["seconds"]) for row in second if row["kernel"] == family)
+        line = next(line for line in printed if line.startswith(f"time {family}: "))
+        assert float(line.split(": ")[1].removesuffix(" s")) == pytest.approx(total, abs=0.1)
+
+    capsys.readouterr()
+    calls.clear()
+    assert cli.main(argv) == 0
+    assert calls == [] and _rows(out) == second
+
+
+def test_benchmark_refuses_an_out_file_that_is_not_its_csv(tmp_path):
+    shutil.copytree(BUNDLED["iris"], tmp_path / "data" / "iris")
+    out = tmp_path / "notes.csv"
+    out.write_text("name,value\na,1\n")
+    argv = ["benchmark", "--data", str(tmp_path / "data"), "--kernels", "linear"]
+    with pytest.raises(SystemExit, match="not a results file of this command"):
+        cli.main([*argv, "--out", str(out)])
+    assert out.read_text() == "name,value\na,1\n"
+    header = ",".join(cli.CSV_COLUMNS)
+    out.write_text(f"{header}\niris,150,4,3,linear,x,90.0,not-a-number,1.0\n")
+    with pytest.raises(SystemExit, match="line 2"):
+        cli.main([*argv, "--out", str(out)])
