@@ -8,7 +8,12 @@ compiled the tile loop (Numba's dispatcher statistics).
 With ``--fresh-venv`` the processes run in a new virtualenv into which this checkout is
 installed (``pip install .``), as a user's first call after ``pip install fastntk`` would.
 
+With ``--demo`` it times the whole command ``python -m fastntk demo`` instead (wall clock, from
+the start of the process to its exit), once cold and ``--warm-runs`` times warm, with the
+demo's ``--jobs`` when given.
+
 Usage: python scripts/first_call_latency.py [--fresh-venv] [--kernels "NTK(depth=3)" ...]
+       python scripts/first_call_latency.py [--fresh-venv] --demo [--jobs N] [--warm-runs K]
 """
 
 import argparse
@@ -18,6 +23,7 @@ import pathlib
 import subprocess
 import sys
 import tempfile
+import time
 import venv
 
 CHILD = r"""
@@ -65,6 +71,17 @@ def measure(python, kernel, cache_dir):
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
+def time_demo(python, cache_dir, jobs):
+    """Seconds of wall clock of one ``python -m fastntk demo`` process, and its last line."""
+    env = dict(os.environ, NUMBA_CACHE_DIR=cache_dir)
+    command = [python, "-m", "fastntk", "demo"] + ([] if jobs is None else ["--jobs", str(jobs)])
+    start = time.perf_counter()
+    result = subprocess.run(
+        command, env=env, capture_output=True, text=True, check=True, cwd=tempfile.gettempdir()
+    )
+    return time.perf_counter() - start, result.stdout.strip().splitlines()[-1]
+
+
 def fresh_virtualenv(directory):
     """A new virtualenv with this checkout installed; its interpreter."""
     venv.create(directory, with_pip=True)
@@ -78,9 +95,18 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--kernels", nargs="+", default=BUILT_IN)
     parser.add_argument("--fresh-venv", action="store_true", help="install into a new venv")
+    parser.add_argument("--demo", action="store_true", help="time `python -m fastntk demo`")
+    parser.add_argument("--jobs", type=int, help="the demo's --jobs (default: its own)")
+    parser.add_argument("--warm-runs", type=int, default=2, help="warm demo runs (default 2)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch:
         python = fresh_virtualenv(scratch) if args.fresh_venv else sys.executable
+        if args.demo:
+            with tempfile.TemporaryDirectory() as cache_dir:
+                for label in ["cold"] + ["warm"] * args.warm_runs:
+                    seconds, last = time_demo(python, cache_dir, args.jobs)
+                    print(f"demo --jobs {args.jobs or 'default'} {label}: {seconds:.1f} s ({last})")
+            return
         print(f"{'kernel':<34} {'cache':<6} {'import s':>9} {'first gram s':>13} {'compiled':>9}")
         for kernel in args.kernels:
             with tempfile.TemporaryDirectory() as cache_dir:
