@@ -22,6 +22,7 @@ import multiprocessing
 import time
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 import threadpoolctl
 
@@ -144,6 +145,10 @@ def evaluate_all(pairs, *, jobs=1, threads=None):
     with concurrent.futures.ProcessPoolExecutor(
         jobs, mp_context=context, initializer=_limit_threads, initargs=(per_worker,)
     ) as pool:
+        # Each worker compiles (or loads from Numba's cache) what it runs. Done first, one
+        # kernel family's compilation per task, the workers share out the compile time of a
+        # cold cache instead of each compiling every family itself.
+        concurrent.futures.wait([pool.submit(_compile, *task) for task in _compile_tasks(pairs)])
         futures = [
             pool.submit(evaluate, dataset, family, threads=per_worker) for dataset, family in pairs
         ]
@@ -153,6 +158,25 @@ def evaluate_all(pairs, *, jobs=1, threads=None):
         finally:
             for future in futures:
                 future.cancel()
+
+
+def _compile_tasks(pairs):
+    """``(kernel, X)`` whose Gram matrix compiles what ``evaluate`` compiles, one per compiled
+    signature of the pairs' candidate kernels (families in order of their candidate counts,
+    the costliest compilations first)."""
+    tasks = {}
+    for dataset, family in sorted(
+        pairs, key=lambda pair: -len(candidate_kernels(pair[1], pair[0].X.shape[1]))
+    ):
+        for kernel in candidate_kernels(family, dataset.X.shape[1]):
+            signature = str(numba.typeof(kernel.spec(dataset.X.shape[1], np.float64)))
+            tasks.setdefault(signature, (kernel, dataset.X[:4]))
+    return list(tasks.values())
+
+
+def _compile(kernel, X):
+    engine.gram(kernel, X)
+    engine.gram(kernel, X, X[:2])
 
 
 def _cost(dataset, family):

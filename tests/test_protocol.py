@@ -207,3 +207,17 @@ def test_benchmark_refuses_an_out_file_that_is_not_its_csv(tmp_path):
     out.write_text(f"{header}\niris,150,4,3,linear,x,90.0,not-a-number,1.0\n")
     with pytest.raises(SystemExit, match="line 2"):
         cli.main([*argv, "--out", str(out)])
+
+
+def test_one_compile_task_per_compiled_kernel_signature():
+    """Worker processes first compile one kernel per compiled signature: the network families
+    share theirs (NNGP and NTK, any depth), and each classic family has its own."""
+    datasets = [load_uci(BUNDLED[name]) for name in ("iris", "wine")]
+    pairs = [(dataset, family) for dataset in datasets for family in protocol.FAMILIES]
+    tasks = protocol._compile_tasks(pairs)
+    assert [type(kernel).__name__ for kernel, _ in tasks] == [
+        "NTK",
+        "Gaussian",
+        "Polynomial",
+        "Linear",
+    ]
