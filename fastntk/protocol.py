@@ -5,8 +5,9 @@ For each dataset (``fastntk.datasets.load_uci``) and kernel family, the protocol
 1. Hyper-parameters (the kernel's own, such as depth and frozen layers, and ``alpha``) are
    chosen by accuracy on the validation rows after training on the training rows of
    ``conxuntos.dat``. Every candidate kernel costs one Gram pass (network kernels of all depths
-   and frozen-layer counts share one, ``gram_many``) and one eigendecomposition, which gives
-   the predictions of every ``alpha`` at once (``solvers.RegularizationPath``).
+   and frozen-layer counts share one, ``gram_many``) and one tridiagonal reduction of its
+   training matrix, which gives the predictions of every ``alpha`` at once
+   (``solvers.RegularizationPath``).
 2. With the chosen values, a classifier is trained on each of the four train sets of
    ``conxuntos_kfold.dat`` and tested on its test set; the dataset's accuracy is the mean.
 

@@ -15,8 +15,10 @@ posterior variances:
   ``LinAlgWarning``, to least squares: the minimum-norm solution of ``K + lambda I``.
 - ``"eigh"``: ``K = Q diag(s) Q^T``; ``(K + lambda I)^+ = Q diag(1 / (s + lambda)) Q^T``, with
   ``1 / (s + lambda)`` set to 0 where ``|s + lambda|`` is below ``n eps max|s|`` (the
-  pseudo-inverse). ``RegularizationPath`` reuses one eigendecomposition for many ``lambda``,
-  their closed-form leave-one-out residuals and GCV, and gradient-descent predictions.
+  pseudo-inverse). ``RegularizationPath`` reuses one tridiagonal reduction (the first half of
+  an eigendecomposition) for many ``lambda`` and their GCV, and the eigendecomposition it
+  completes on demand for their closed-form leave-one-out residuals and gradient-descent
+  predictions.
 - ``"lstsq"``: LAPACK's least squares (``gelsd``) on ``K + lambda I``, singular values below
   ``n eps`` of the largest taken as zero (the pseudo-inverse of ``"eigh"``).
 
