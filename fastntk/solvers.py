@@ -302,7 +302,7 @@ class RegularizationPath:
         """``a(lambda)`` for each ``alpha``: shape (len(alphas), n) or (len(alphas), n, t)."""
         noises = self.noise(alphas)
         inverse = _inverse_spectrum(self.eigenvalues, noises)
-        if self._eigenvectors is not None or not np.all(inverse != 0):
+        if self._eigenvectors is not None or np.any(inverse == 0):
             return self._filtered(y, inverse)
         targets, vector = self._targets(y)
         result = self._reduction.solve(targets, noises)
