@@ -90,8 +90,8 @@ class Tridiagonal:
         projected = self.apply(targets, transpose=True)
         solutions = np.empty((n, len(noises), t), dtype=projected.dtype, order="F")
         dtype = self.diagonal.dtype.type
+        off_diagonal = self._subdiagonal_of_one
         for k, noise in enumerate(noises):
-            off_diagonal = self._subdiagonal_of_one
             *_, solution, info = self._lapack("gtsv")(
                 off_diagonal, self.diagonal + dtype(noise), off_diagonal, projected
             )
