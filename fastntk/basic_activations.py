@@ -121,7 +121,7 @@ class LeakyReLU(PiecewiseLinear):
 
 @dataclass(frozen=True)
 class Abs(PiecewiseLinear):
-    """``phi(u) = |u|``."""
+    """``phi(u) = abs(u)``."""
 
     name = "abs"
     slopes = (-1.0, 1.0)

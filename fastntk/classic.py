@@ -29,7 +29,10 @@ from .declarations import ScalarKernel
 
 @dataclass(frozen=True)
 class Linear(ScalarKernel):
-    """Linear kernel ``k(x, z) = x . z + c``."""
+    r"""Linear kernel ``k(x, z) = x.z + c``.
+
+    .. math:: k(x, z) = x \cdot z + c
+    """
 
     c: float = 0.0
 
@@ -72,7 +75,10 @@ def polynomial_value(dot, degree, gamma, coef0):
 
 @dataclass(frozen=True)
 class Polynomial(ScalarKernel):
-    """Polynomial kernel ``k(x, z) = (gamma x . z + coef0) ** degree``, ``gamma`` 1/d by default."""
+    r"""Polynomial kernel ``k(x, z) = (gamma x.z + coef0) ** degree``, ``gamma`` 1/d by default.
+
+    .. math:: k(x, z) = (\gamma\, x \cdot z + c_0)^p
+    """
 
     degree: int = 3
     gamma: float = None
@@ -113,8 +119,11 @@ def gaussian_of_distance(squared_distance, inverse_lengthscale):
 
 @dataclass(frozen=True)
 class Gaussian(ScalarKernel):
-    """Gaussian (RBF) kernel ``k(x, z) = exp(-|x - z|^2 / (2 lengthscale^2))``, with
-    ``|x - z|^2 = |x|^2 + |z|^2 - 2 x . z`` (clipped at 0) scaled as
+    r"""Gaussian (RBF) kernel of the squared distance of ``x`` and ``z``.
+
+    .. math:: k(x, z) = \exp\left(-\frac{|x - z|^2}{2 l^2}\right)
+
+    with ``|x - z|^2 = |x|^2 + |z|^2 - 2 x . z`` (clipped at 0) scaled as
     ``(|x - z|^2 / lengthscale) / lengthscale``, so that no lengthscale overflows or divides by
     zero: a zero distance gives exactly 1 and an overflowing one 0. Where the expansion is
     within a few roundings of 0 (duplicate and near-duplicate rows), ``|x - z|^2`` is summed
@@ -159,7 +168,10 @@ class Gaussian(ScalarKernel):
 
 @dataclass(frozen=True)
 class Laplacian(ScalarKernel):
-    """Laplacian kernel ``k(x, z) = exp(-|x - z|_1 / lengthscale)`` (L1, as scikit-learn's)."""
+    r"""Laplacian kernel of the L1 distance of ``x`` and ``z`` (as scikit-learn's).
+
+    .. math:: k(x, z) = \exp\left(-\frac{|x - z|_1}{l}\right)
+    """
 
     lengthscale: float = 1.0
 

@@ -141,7 +141,7 @@ class FiniteNetwork:
     __call__ = predict
 
     def empirical_nngp(self, X, Z=None):
-        """``w_std^2 a_L(x) . a_L(z) / width + b_std^2``, the covariance of the output over
+        """``w_std^2 a_L(x).a_L(z) / width + b_std^2``, the covariance of the output over
         the last layer's random weights given the hidden layers (it converges to
         ``fastntk.NNGP``). Shape (n, m); ``Z`` None means ``Z = X``."""
         X, Z = self._check_pair(X, Z)
@@ -194,7 +194,7 @@ class FiniteNetwork:
     # --- training ----------------------------------------------------------------------------
 
     def fit(self, X, y, learning_rate, steps):
-        """Full-batch gradient descent on ``L = 1/2 sum_i |f(x_i) - y_i|^2`` (a sum, not a mean):
+        """Full-batch gradient descent on ``L = 1/2 sum_i (f(x_i) - y_i)^2`` (a sum, not a mean):
         ``theta <- theta - learning_rate grad L``, ``steps`` times, for the parameters of the
         layers above ``frozen``. Gradient descent converges when ``learning_rate`` is below
         ``2 / lambda_max`` of the empirical NTK on ``X``.
