@@ -165,12 +165,22 @@ PARAMETERIZATIONS = ("ntk", "standard")
 
 @dataclass(frozen=True)
 class NNGP(NetworkKernel):
-    """Neural network Gaussian process kernel: the output covariance of an infinitely wide
+    r"""Neural network Gaussian process kernel: the output covariance of an infinitely wide
     fully-connected network with ``depth`` hidden layers at initialisation,
     equal to neural-tangents' ``stax.serial(*[Dense(w, W_std, b_std), act] * depth,
     Dense(1, W_std, b_std))``. The recursion is in this module's docstring. ``b_std`` 0 (or
     None) is a network without biases. The NNGP is the same in both parameterizations and for
-    every ``width``; both are accepted so that an NNGP and an NTK are written alike."""
+    every ``width``; both are accepted so that an NNGP and an NTK are written alike.
+
+    .. math::
+
+        \Sigma_1(x, z) = \sigma_w^2\, x \cdot z / d + \sigma_b^2, \qquad
+        \Sigma_{l+1}(x, z) = \sigma_w^2\, \mathbb{E}_{(u, v) \sim \mathcal{N}(0, \Sigma_l)}
+        [\phi(u)\, \phi(v)] + \sigma_b^2, \qquad \mathrm{NNGP} = \Sigma_{L+1}
+
+    with :math:`\Sigma_l` the 2x2 covariance of :math:`(x, z)` at layer :math:`l` and
+    :math:`L` = ``depth``.
+    """
 
     depth: int = 1
     activation: Activation = "relu"
@@ -182,7 +192,7 @@ class NNGP(NetworkKernel):
 
 @dataclass(frozen=True)
 class NTK(NetworkKernel):
-    """Neural tangent kernel of the same network (see ``NNGP``), with its ``frozen`` bottom
+    r"""Neural tangent kernel of the same network (see ``NNGP``), with its ``frozen`` bottom
     layers not trained (0: all layers trained; ``depth``: only the last layer, the NNGP).
 
     ``parameterization="standard"`` is neural-tangents' ``Dense(w, W_std, b_std,
@@ -190,6 +200,15 @@ class NTK(NetworkKernel):
     grows with ``width`` (the module docstring's recursion), and the network has biases
     exactly when ``b_std > 0`` (neural-tangents' ``b_std=0.`` biases, trained from zero, are
     not expressible here). Under ``"ntk"`` the width does not enter and ``width`` is ignored.
+
+    In the NTK parameterization, with :math:`\Sigma_l` as in ``NNGP`` and
+    :math:`\dot\Sigma_l = \mathbb{E}[\phi'(u)\, \phi'(v)]`:
+
+    .. math::
+
+        \Theta_1 = \Sigma_1, \qquad
+        \Theta_{l+1} = \Sigma_{l+1} + \sigma_w^2\, \dot\Sigma_l\, \Theta_l, \qquad
+        \mathrm{NTK} = \Theta_{L+1}.
     """
 
     depth: int = 1
