@@ -211,11 +211,16 @@ def arc_cosine_value(order, c, norm_product):
 
 @dataclass(frozen=True)
 class ArcCosine(ScalarKernel):
-    """Arc-cosine kernel of Cho and Saul (2009), ``order`` 0, 1 or 2.
+    r"""Arc-cosine kernel of Cho and Saul (2009), ``order`` 0, 1 or 2.
 
-    ``k(x, z) = (1/pi) |x|^q |z|^q J_q(theta)``, ``cos theta = x.z / (|x| |z|)``, with
-    ``J_0 = pi - theta``, ``J_1 = sin theta + (pi - theta) cos theta`` and
-    ``J_2 = 3 sin theta cos theta + (pi - theta)(1 + 2 cos^2 theta)``.
+    .. math::
+
+        k(x, z) = \frac{1}{\pi} |x|^q |z|^q J_q(\theta), \qquad
+        \cos\theta = \frac{x \cdot z}{|x|\, |z|},
+
+    with q = ``order``, :math:`J_0 = \pi - \theta`,
+    :math:`J_1 = \sin\theta + (\pi - \theta)\cos\theta`
+    and :math:`J_2 = 3 \sin\theta \cos\theta + (\pi - \theta)(1 + 2 \cos^2\theta)`.
     A zero vector is taken as orthogonal to every vector (``cos theta = 0``). Near-parallel (and
     anti-parallel) pairs take their angle from ``atan2(|x ^ z|, x . z)``, with ``|x ^ z|`` from
     the difference of the rows (``fastntk._math.pair_products``): full relative accuracy at any
