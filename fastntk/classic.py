@@ -77,7 +77,7 @@ def polynomial_value(dot, degree, gamma, coef0):
 class Polynomial(ScalarKernel):
     r"""Polynomial kernel ``k(x, z) = (gamma x.z + coef0) ** degree``, ``gamma`` 1/d by default.
 
-    .. math:: k(x, z) = (\gamma\, x \cdot z + c_0)^p
+    .. math:: k(x, z) = (\gamma\, x \cdot z + \mathrm{coef0})^{\mathrm{degree}}
     """
 
     degree: int = 3
@@ -121,7 +121,7 @@ def gaussian_of_distance(squared_distance, inverse_lengthscale):
 class Gaussian(ScalarKernel):
     r"""Gaussian (RBF) kernel of the squared distance of ``x`` and ``z``.
 
-    .. math:: k(x, z) = \exp\left(-\frac{|x - z|^2}{2 l^2}\right)
+    .. math:: k(x, z) = \exp\left(-\frac{|x - z|^2}{2\, \mathrm{lengthscale}^2}\right)
 
     with ``|x - z|^2 = |x|^2 + |z|^2 - 2 x . z`` (clipped at 0) scaled as
     ``(|x - z|^2 / lengthscale) / lengthscale``, so that no lengthscale overflows or divides by
@@ -170,7 +170,7 @@ class Gaussian(ScalarKernel):
 class Laplacian(ScalarKernel):
     r"""Laplacian kernel of the L1 distance of ``x`` and ``z`` (as scikit-learn's).
 
-    .. math:: k(x, z) = \exp\left(-\frac{|x - z|_1}{l}\right)
+    .. math:: k(x, z) = \exp\left(-\frac{|x - z|_1}{\mathrm{lengthscale}}\right)
     """
 
     lengthscale: float = 1.0
