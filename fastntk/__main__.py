@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import config, protocol
-from .datasets import load_uci, read_description
+from .datasets import bundled_uci, load_uci, read_description
 from .engine import progress_bar
 
 CSV_COLUMNS = (
@@ -51,12 +51,6 @@ class RecordedResult:
     val_accuracy: float
     test_accuracy: float
     seconds: float
-
-
-def bundled_datasets():
-    """The dataset folders shipped in ``fastntk/data/uci``."""
-    root = pathlib.Path(__file__).parent / "data" / "uci"
-    return sorted(path for path in root.iterdir() if path.is_dir())
 
 
 def run_protocol(
@@ -111,7 +105,7 @@ def demo(jobs):
         "chosen on the validation split,\ntest accuracy (%) = mean over the four train/test "
         "splits; classifier: kernel regression on one-hot targets."
     )
-    datasets = [load_uci(folder) for folder in bundled_datasets()]
+    datasets = bundled_uci()
     results = run_protocol(datasets, families, jobs=jobs)
     print_table(results, families)
     print(f"time: {time.perf_counter() - start:.1f} s (including compilation on first use)")

@@ -32,6 +32,16 @@ class Linear(ScalarKernel):
     r"""Linear kernel ``k(x, z) = x.z + c``.
 
     .. math:: k(x, z) = x \cdot z + c
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import fastntk as fk
+    >>> X = np.array([[1.0, 2.0], [3.0, -1.0], [0.5, 0.5]])
+    >>> fk.gram(fk.Linear(c=1.0), X)
+    array([[ 6. ,  2. ,  2.5],
+           [ 2. , 11. ,  2. ],
+           [ 2.5,  2. ,  1.5]])
     """
 
     c: float = 0.0
@@ -78,6 +88,15 @@ class Polynomial(ScalarKernel):
     r"""Polynomial kernel ``k(x, z) = (gamma x.z + coef0) ** degree``, ``gamma`` 1/d by default.
 
     .. math:: k(x, z) = (\gamma\, x \cdot z + \mathrm{coef0})^{\mathrm{degree}}
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import fastntk as fk
+    >>> X = np.random.default_rng(0).standard_normal((4, 3))
+    >>> K = fk.gram(fk.Polynomial(degree=3, coef0=1.0), X)  # gamma = 1/d
+    >>> bool(np.allclose(K, (X @ X.T / 3 + 1.0) ** 3))
+    True
     """
 
     degree: int = 3
@@ -128,7 +147,18 @@ class Gaussian(ScalarKernel):
     zero: a zero distance gives exactly 1 and an overflowing one 0. Where the expansion is
     within a few roundings of 0 (duplicate and near-duplicate rows), ``|x - z|^2`` is summed
     from the difference of the rows instead. A row whose ``|x|^2`` overflows is a
-    ``ValueError`` (rescale the input and the lengthscale together)."""
+    ``ValueError`` (rescale the input and the lengthscale together).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import fastntk as fk
+    >>> X = np.random.default_rng(0).standard_normal((4, 3))
+    >>> squared_distances = ((X[:, None, :] - X[None, :, :]) ** 2).sum(axis=-1)
+    >>> K = fk.gram(fk.Gaussian(lengthscale=2.0), X)
+    >>> bool(np.allclose(K, np.exp(-squared_distances / (2 * 2.0**2))))
+    True
+    """
 
     lengthscale: float = 1.0
 
@@ -171,6 +201,16 @@ class Laplacian(ScalarKernel):
     r"""Laplacian kernel of the L1 distance of ``x`` and ``z`` (as scikit-learn's).
 
     .. math:: k(x, z) = \exp\left(-\frac{|x - z|_1}{\mathrm{lengthscale}}\right)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import fastntk as fk
+    >>> X = np.random.default_rng(0).standard_normal((4, 3))
+    >>> distances = np.abs(X[:, None, :] - X[None, :, :]).sum(axis=-1)
+    >>> K = fk.gram(fk.Laplacian(lengthscale=2.0), X)
+    >>> bool(np.allclose(K, np.exp(-distances / 2.0)))
+    True
     """
 
     lengthscale: float = 1.0
@@ -225,6 +265,17 @@ class ArcCosine(ScalarKernel):
     anti-parallel) pairs take their angle from ``atan2(|x ^ z|, x . z)``, with ``|x ^ z|`` from
     the difference of the rows (``fastntk._math.pair_products``): full relative accuracy at any
     angle. ``order=0`` is invariant to scaling the rows, at any scale.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import fastntk as fk
+    >>> X = np.random.default_rng(0).standard_normal((4, 3))
+    >>> norms = np.linalg.norm(X, axis=1)
+    >>> theta = np.arccos(np.clip(X @ X.T / np.outer(norms, norms), -1, 1))
+    >>> K = fk.gram(fk.ArcCosine(order=0), X)
+    >>> bool(np.allclose(K, 1 - theta / np.pi))
+    True
     """
 
     order: int = 1

@@ -150,6 +150,16 @@ class KernelClassifier(OneHotClassifier):
     Parameters are those of ``KernelRegressor`` (including ``solver="nystrom"`` for large n),
     and ``centered``: subtract ``1 / n_classes`` from the one-hot targets. Attributes:
     ``classes_``, ``regressor_`` (the fitted ``KernelRegressor``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import fastntk as fk
+    >>> digits = fk.datasets.load_digits(images=False)  # (1797, 64)
+    >>> model = fk.KernelClassifier(fk.NTK(depth=3), alpha=1e-3, relative_alpha=True)
+    >>> model = model.fit(digits.X[:500], digits.y[:500])
+    >>> bool(model.score(digits.X[500:1000], digits.y[500:1000]) > 0.9)
+    True
     """
 
     def __init__(

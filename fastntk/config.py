@@ -165,7 +165,15 @@ def set(**values):
 
 @contextlib.contextmanager
 def override(**values):
-    """Settings overridden inside a ``with`` block, e.g. ``with override(tile_size=8): ...``."""
+    """Settings overridden inside a ``with`` block, e.g. ``with override(tile_size=8): ...``.
+
+    Examples
+    --------
+    >>> import fastntk as fk
+    >>> with fk.config.override(threads=1):
+    ...     fk.config.get("threads")
+    1
+    """
     saved = dict(_overrides)
     set(**values)
     try:

@@ -98,11 +98,48 @@ class ConvolutionKernel(ActivationKernel):
 
 @dataclass(frozen=True)
 class CNNGP(ConvolutionKernel):
-    """The NNGP kernel of an infinitely wide convolutional network (module docstring):
+    r"""The NNGP kernel of an infinitely wide convolutional network (module docstring):
     ``depth`` convolutions of ``filter_size`` (odd) with ``padding`` ("same", "valid" or
     "circular"), each followed by ``activation``, then ``pooling`` ("global": global average
     pooling; "flatten") and a dense readout. ``b_std`` 0 (or None) is a network without biases.
-    Inputs are images ``(n, H, W, C)`` or signals ``(n, L, C)``."""
+    Inputs are images ``(n, H, W, C)`` or signals ``(n, L, C)``.
+
+    For the pixels :math:`p, p'` of inputs :math:`x, z`, with :math:`q` = ``filter_size``,
+    :math:`L` = ``depth`` and :math:`\mathcal{A}` the average over the filter's offsets
+    :math:`\delta`, which shifts both pixels of a pair alike:
+
+    .. math::
+
+        K_0[p, p'] = \frac{x_p \cdot z_{p'}}{C}, \qquad
+        \mathcal{A}(M)[p, p'] = \frac{1}{q^2} \sum_{\delta} M[p + \delta, p' + \delta],
+
+        \Sigma_l = \sigma_w^2\, \mathcal{A}(K_{l-1}) + \sigma_b^2, \qquad
+        K_l[p, p'] = \mathbb{E}_{(u, v) \sim \mathcal{N}(0, \Sigma_l^{(p, p')})}
+        [\phi(u)\, \phi(v)],
+
+        \mathrm{CNNGP}(x, z) = \sigma_w^2\, \mathcal{P}(K_L) + \sigma_b^2,
+
+    where :math:`\Sigma_l^{(p, p')}` is the 2x2 covariance of pixel :math:`p` of :math:`x`
+    and pixel :math:`p'` of :math:`z`, and the readout :math:`\mathcal{P}` averages every
+    pixel pair (global pooling) or the pairs :math:`p = p'` (flattening).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import fastntk as fk
+    >>> images = fk.datasets.load_digits().X[:5]  # (5, 8, 8, 1)
+    >>> K = fk.gram(fk.CNNGP(depth=2, pooling="global"), images)
+    >>> K.shape
+    (5, 5)
+
+    With 1x1 filters every pixel is a network of its own: on one-pixel images the CNNGP is the
+    fully-connected NNGP of the channels:
+
+    >>> pixels = np.random.default_rng(0).standard_normal((4, 1, 1, 3))
+    >>> K = fk.gram(fk.CNNGP(depth=2, filter_size=1), pixels)
+    >>> bool(np.allclose(K, fk.gram(fk.NNGP(depth=2), pixels.reshape(4, 3))))
+    True
+    """
 
     depth: int = 3
     filter_size: int = 3
@@ -115,8 +152,37 @@ class CNNGP(ConvolutionKernel):
 
 @dataclass(frozen=True)
 class CNTK(ConvolutionKernel):
-    """The NTK of the network of ``CNNGP``, with its ``frozen`` bottom layers not trained
-    (0: every layer trained; ``depth``: only the readout, the CNNGP)."""
+    r"""The NTK of the network of ``CNNGP``, with its ``frozen`` bottom layers not trained
+    (0: every layer trained; ``depth``: only the readout, the CNNGP).
+
+    With :math:`\Sigma_l`, :math:`K_l`, :math:`\mathcal{A}` and :math:`\mathcal{P}` as in
+    ``CNNGP`` and :math:`\dot K_l[p, p'] = \mathbb{E}[\phi'(u)\, \phi'(v)]` over the same
+    Gaussian:
+
+    .. math::
+
+        \tilde\Theta_0 = 0, \qquad
+        \Theta_l = \sigma_w^2\, \mathcal{A}(\tilde\Theta_{l-1}) + \Sigma_l, \qquad
+        \tilde\Theta_l = \Theta_l \odot \dot K_l,
+
+        \mathrm{CNTK}(x, z) = \sigma_w^2\, \mathcal{P}(\tilde\Theta_L) + \mathrm{CNNGP}(x, z),
+
+    with :math:`\odot` the entrywise product; with ``frozen`` = F the sum starts at
+    :math:`\Theta_{F+1} = \Sigma_{F+1}`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import fastntk as fk
+    >>> images = fk.datasets.load_digits().X[:5]  # (5, 8, 8, 1)
+    >>> K = fk.gram(fk.CNTK(depth=2, pooling="flatten"), images)
+    >>> K.shape
+    (5, 5)
+    >>> pixels = np.random.default_rng(0).standard_normal((4, 1, 1, 3))
+    >>> K = fk.gram(fk.CNTK(depth=2, filter_size=1), pixels)
+    >>> bool(np.allclose(K, fk.gram(fk.NTK(depth=2), pixels.reshape(4, 3))))
+    True
+    """
 
     depth: int = 3
     filter_size: int = 3

@@ -15,6 +15,9 @@ Cernadas, Barro and Amorim (JMLR 15, 2014), the small-data benchmark of Arora et
 
 Any of these files may instead be gzip-compressed, with ``.gz`` appended to its name.
 
+``bundled_uci`` reads the seven small datasets of that collection bundled in
+``fastntk/data/uci`` (the demo's data).
+
 ``load_digits`` returns the 1797 8x8 images of handwritten digits bundled in
 ``fastntk/data/digits`` (the UCI "Optical Recognition of Handwritten Digits" test set, as
 distributed with scikit-learn), as images for convolutional kernels or as flat rows.
@@ -27,7 +30,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["DigitsDataset", "UCIDataset", "load_digits", "load_uci"]
+__all__ = [
+    "DigitsDataset",
+    "UCIDataset",
+    "bundled_uci",
+    "bundled_uci_folders",
+    "load_digits",
+    "load_uci",
+]
 
 
 @dataclass(frozen=True, eq=False)
@@ -83,6 +93,15 @@ def load_uci(path):
         columns, more classes than rows), a non-numeric value, a label that is not an integer
         or out of range, a row position out of range or repeated, or splits that are not
         disjoint or do not cover all rows.
+
+    Examples
+    --------
+    >>> from fastntk.datasets import bundled_uci_folders, load_uci
+    >>> iris = load_uci(bundled_uci_folders()[4])
+    >>> iris
+    UCIDataset(name='iris', n_samples=150, n_features=4, n_classes=3)
+    >>> iris.train.size + iris.validation.size, len(iris.folds)
+    (150, 4)
     """
     folder = pathlib.Path(path)
     if not folder.is_dir():
@@ -118,6 +137,40 @@ def load_uci(path):
         validation=validation,
         folds=folds,
     )
+
+
+BUNDLED_UCI = pathlib.Path(__file__).parent / "data" / "uci"
+
+
+def bundled_uci_folders():
+    """The folders of the UCI datasets bundled with fastntk, sorted by name.
+
+    Returns
+    -------
+    list of pathlib.Path
+        The folders in ``fastntk/data/uci``, each readable by ``load_uci``.
+    """
+    return sorted(path for path in BUNDLED_UCI.iterdir() if path.is_dir())
+
+
+def bundled_uci():
+    """The seven UCI datasets bundled with fastntk (the data of ``python -m fastntk demo``).
+
+    Returns
+    -------
+    list of UCIDataset
+        ``load_uci`` of each folder of ``bundled_uci_folders()``, in that order.
+
+    Examples
+    --------
+    >>> from fastntk.datasets import bundled_uci
+    >>> for dataset in bundled_uci()[:3]:
+    ...     print(dataset)
+    UCIDataset(name='breast-cancer-wisc-diag', n_samples=569, n_features=30, n_classes=2)
+    UCIDataset(name='conn-bench-sonar-mines-rocks', n_samples=208, n_features=60, n_classes=2)
+    UCIDataset(name='glass', n_samples=214, n_features=9, n_classes=6)
+    """
+    return [load_uci(folder) for folder in bundled_uci_folders()]
 
 
 def _open_text(path):
@@ -353,6 +406,14 @@ def load_digits(*, images=True):
     not needed to load them. The UCI repository licenses the dataset CC BY 4.0 and
     scikit-learn redistributes it under its BSD 3-Clause License;
     ``fastntk/data/digits/README.md`` gives the source, the references and the license text.
+
+    Examples
+    --------
+    >>> from fastntk.datasets import load_digits
+    >>> load_digits()
+    DigitsDataset(n_samples=1797, X.shape=(1797, 8, 8, 1), n_classes=10)
+    >>> load_digits(images=False).X.shape
+    (1797, 64)
     """
     with np.load(DIGITS_FILE, allow_pickle=False) as archive:
         pixels = archive["pixels"]

@@ -55,6 +55,17 @@ def gram(kernel, X, Z=None, *, dtype=None, out=None, device="cpu", progress=Fals
     ndarray of shape (n, m): ``out`` when given. With a dask array ``X`` or ``Z``, a dask
     array of blocks, one task each, chunked as the rows of ``X`` and ``Z`` (``fastntk.cluster``);
     store it with ``.store``/``to_zarr`` rather than ``out=``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import fastntk as fk
+    >>> X = np.random.default_rng(0).standard_normal((5, 3))
+    >>> K = fk.gram(fk.Gaussian(lengthscale=1.5), X)
+    >>> K.shape, bool(np.array_equal(K, K.T)), bool(np.all(np.diagonal(K) == 1.0))
+    ((5, 5), True, True)
+    >>> fk.gram(fk.NTK(depth=2), X, X[:2]).shape
+    (5, 2)
     """
     if is_dask_array(X) or is_dask_array(Z):
         if out is not None or device != "cpu" or progress:
@@ -87,6 +98,16 @@ def gram_block(kernel, X, Z=None, rows=None, columns=None, *, dtype=None, out=No
     Returns
     -------
     ndarray of shape (len(rows), len(columns)): ``out`` when given.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import fastntk as fk
+    >>> X = np.random.default_rng(0).standard_normal((5, 3))
+    >>> kernel = fk.NTK(depth=2)
+    >>> block = fk.gram_block(kernel, X, rows=(1, 4), columns=(0, 2))
+    >>> bool(np.array_equal(block, fk.gram(kernel, X)[1:4, 0:2]))
+    True
     """
     return _compute(kernel, X, Z, rows, columns, dtype, out, device, False, stacked=False)
 
@@ -98,6 +119,17 @@ def gram_many(kernels, X, Z=None, *, dtype=None, out=None, device="cpu", progres
     ``activation``, ``w_std`` and ``b_std`` come from one run of the layer recursion, so a depth
     sweep costs about as much as its deepest kernel. ``dtype``, ``out`` (C-contiguous, of shape
     (len(kernels), n, m)), ``device`` and ``progress`` are as in ``gram``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import fastntk as fk
+    >>> X = np.random.default_rng(0).standard_normal((5, 3))
+    >>> K = fk.gram_many([fk.NTK(depth=1), fk.NTK(depth=2), fk.NNGP(depth=2)], X)
+    >>> K.shape
+    (3, 5, 5)
+    >>> bool(np.allclose(K[1], fk.gram(fk.NTK(depth=2), X)))
+    True
     """
     kernels = list(kernels)
     if not kernels:
@@ -109,7 +141,17 @@ def gram_many(kernels, X, Z=None, *, dtype=None, out=None, device="cpu", progres
 
 
 def diag(kernel, X, *, dtype=None):
-    """``kernel(x, x)`` for every row ``x`` of ``X``: shape (n,)."""
+    """``kernel(x, x)`` for every row ``x`` of ``X``: shape (n,).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import fastntk as fk
+    >>> X = np.random.default_rng(0).standard_normal((5, 3))
+    >>> kernel = fk.NTK(depth=2)
+    >>> bool(np.array_equal(fk.diag(kernel, X), np.diagonal(fk.gram(kernel, X))))
+    True
+    """
     check_kernel(kernel)
     kernel, X, _ = kernel.prepare(X, None)
     X = check_matrix(X, "X")

@@ -69,6 +69,15 @@ def polynomial(X, degree=3, gamma=None, coef0=1.0, *, dtype=None):
     MemoryError
         Before allocating, when the features do not fit in the available memory (their number
         grows like ``d ** degree``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import fastntk as fk
+    >>> X = np.random.default_rng(0).standard_normal((5, 3))
+    >>> Phi = fk.features.polynomial(X, degree=2)
+    >>> bool(np.allclose(Phi @ Phi.T, fk.gram(fk.Polynomial(degree=2), X)))
+    True
     """
     X = check_matrix(X, "X")
     degree = check_int(degree, "degree", 0)
@@ -140,6 +149,17 @@ def random_fourier(X, n_features, kernel=None, *, seed=None, dtype=None):
     Returns
     -------
     ndarray, shape (n, n_features)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import fastntk as fk
+    >>> X = np.random.default_rng(0).standard_normal((5, 3))
+    >>> D = 20_000
+    >>> Phi = fk.features.random_fourier(X, D, fk.Gaussian(1.0), seed=0)
+    >>> error = np.abs(Phi @ Phi.T - fk.gram(fk.Gaussian(1.0), X)).max()
+    >>> bool(error < 5 * 1.2 / np.sqrt(D))  # five standard errors
+    True
     """
     kernel = Gaussian() if kernel is None else kernel
     if not isinstance(kernel, (Gaussian, Laplacian)):
@@ -179,6 +199,17 @@ def random_features(X, width, activation="relu", w_std=1.0, b_std=0.0, *, seed=N
     Returns
     -------
     ndarray, shape (n, width + 1): the hidden units, then the constant ``b_std``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import fastntk as fk
+    >>> X = np.random.default_rng(0).standard_normal((5, 3))
+    >>> width = 20_000
+    >>> Phi = fk.features.random_features(X, width, "relu", seed=0)
+    >>> K = fk.gram(fk.NNGP(depth=1), X)
+    >>> bool(np.abs(Phi @ Phi.T - K).max() < 0.05 * K.max())
+    True
     """
     activation = as_activation(activation)
     w_std = check_positive(w_std, "w_std")
@@ -214,6 +245,16 @@ def arc_cosine(X, n_features, order=1, *, seed=None, dtype=None):
     Returns
     -------
     ndarray, shape (n, n_features)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import fastntk as fk
+    >>> X = np.random.default_rng(0).standard_normal((5, 3))
+    >>> Phi = fk.features.arc_cosine(X, 20_000, order=1, seed=0)
+    >>> K = fk.gram(fk.ArcCosine(order=1), X)
+    >>> bool(np.abs(Phi @ Phi.T - K).max() < 0.05 * K.max())
+    True
     """
     order = check_int(order, "order", 0, 2)
     X, n_features, dtype, rng = _check_random_map_inputs(X, n_features, "n_features", seed, dtype)

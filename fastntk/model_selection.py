@@ -40,6 +40,20 @@ class KernelRegressorCV(Regressor):
     best_kernel_, best_alpha_, best_score_ (the criterion, smaller is better); ``cv_results_``:
     a dict of equal-length lists ``kernel``, ``alpha``, ``score``; ``dual_coef_`` and
     ``factorization_`` of the chosen model.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import fastntk as fk
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.uniform(-1, 1, (200, 2))
+    >>> y = np.sin(3 * X[:, 0]) * X[:, 1]
+    >>> kernels = [fk.NTK(depth=depth, b_std=1.0) for depth in (1, 2, 3)]
+    >>> model = fk.KernelRegressorCV(kernels, alphas=[1e-4, 1e-2, 1.0]).fit(X, y)
+    >>> len(model.cv_results_["score"])  # every kernel with every alpha
+    9
+    >>> bool(model.best_score_ == min(model.cv_results_["score"]))
+    True
     """
 
     _criteria = ("loo", "gcv")
@@ -155,6 +169,17 @@ class KernelClassifierCV(OneHotClassifier):
     Parameters as ``KernelRegressorCV`` (without ``criterion``), and ``centered``.
     Attributes: ``classes_``, ``regressor_`` (its ``best_kernel_``, ``best_alpha_``,
     ``cv_results_`` whose ``score`` is the leave-one-out error rate).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import fastntk as fk
+    >>> digits = fk.datasets.load_digits(images=False)
+    >>> kernels = [fk.NTK(depth=depth) for depth in (1, 2, 3)]
+    >>> model = fk.KernelClassifierCV(kernels, alphas=[1e-4, 1e-2, 1.0])
+    >>> model = model.fit(digits.X[:500], digits.y[:500])
+    >>> bool(model.score(digits.X[500:1000], digits.y[500:1000]) > 0.9)
+    True
     """
 
     def __init__(

@@ -180,6 +180,22 @@ class NNGP(NetworkKernel):
 
     with :math:`\Sigma_l` the 2x2 covariance of :math:`(x, z)` at layer :math:`l` and
     :math:`L` = ``depth``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import fastntk as fk
+    >>> X = np.random.default_rng(0).standard_normal((4, 3))
+    >>> K = fk.gram(fk.NNGP(depth=3), X)
+    >>> K.shape
+    (4, 4)
+
+    With one hidden ReLU layer and no biases the NNGP is the arc-cosine kernel of order 1 of
+    ``x / sqrt(d)``, halved (Cho and Saul):
+
+    >>> K = fk.gram(fk.NNGP(depth=1), X)
+    >>> bool(np.allclose(K, fk.gram(fk.ArcCosine(order=1), X) / (2 * 3)))
+    True
     """
 
     depth: int = 1
@@ -209,6 +225,24 @@ class NTK(NetworkKernel):
         \Theta_1 = \Sigma_1, \qquad
         \Theta_{l+1} = \Sigma_{l+1} + \sigma_w^2\, \dot\Sigma_l\, \Theta_l, \qquad
         \mathrm{NTK} = \Theta_{L+1}.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import fastntk as fk
+    >>> X = np.random.default_rng(0).standard_normal((4, 3))
+    >>> K = fk.gram(fk.NTK(depth=3), X)
+    >>> K.shape
+    (4, 4)
+
+    With one hidden ReLU layer and no biases, ``Theta_2 = Sigma_2 + Sigma_1 (pi - theta) / (2 pi)``:
+
+    >>> norms = np.linalg.norm(X, axis=1)
+    >>> theta = np.arccos(np.clip(X @ X.T / np.outer(norms, norms), -1, 1))
+    >>> nngp = fk.gram(fk.NNGP(depth=1), X)
+    >>> K = fk.gram(fk.NTK(depth=1), X)
+    >>> bool(np.allclose(K, nngp + (X @ X.T / 3) * (np.pi - theta) / (2 * np.pi)))
+    True
     """
 
     depth: int = 1

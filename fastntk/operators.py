@@ -22,6 +22,22 @@ class KernelOperator(LinearOperator):
     ``K V`` and ``K^T U`` tile by tile; ``op.normal_matmat(V)`` computes ``K^T K V`` in one pass
     (each strip of ``K`` used twice while in memory), the product conjugate gradients on the
     Nystrom normal equations need. Results are in ``dtype`` (float64 by default, or float32).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import fastntk as fk
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.uniform(-1, 1, (200, 2))
+    >>> y = np.sin(3 * X[:, 0]) * X[:, 1]
+    >>> kernel = fk.NTK(depth=2, b_std=1.0)
+    >>> operator = fk.operators.KernelOperator(kernel, X)  # K is never stored
+    >>> K = fk.gram(kernel, X)
+    >>> V = np.ones((200, 2))
+    >>> bool(np.allclose(operator @ V, K @ V))
+    True
+    >>> bool(np.allclose(operator.normal_matmat(V), K.T @ (K @ V)))
+    True
     """
 
     def __init__(self, kernel, X, Z=None, *, dtype=None):

@@ -108,6 +108,22 @@ class KernelRegressor(Regressor):
     the centres ``centers_``). ``solver_``: the solver used (the choice of "auto" is also
     logged at INFO level by the ``fastntk`` logger). ``factorization_``: of ``K + lambda I``
     (exact solvers). ``n_iter_``, ``cg_residuals_``: of "nystrom". ``kernel_``: the kernel.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import fastntk as fk
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.uniform(-1, 1, (200, 2))
+    >>> y = np.sin(3 * X[:, 0]) * X[:, 1]
+    >>> kernel = fk.NTK(depth=2, b_std=1.0)
+    >>> model = fk.KernelRegressor(kernel, alpha=1e-3).fit(X, y)
+    >>> K = fk.gram(kernel, X)
+    >>> bool(np.allclose(model.dual_coef_, np.linalg.solve(K + 1e-3 * np.eye(200), y)))
+    True
+    >>> X_test = rng.uniform(-1, 1, (100, 2))
+    >>> bool(model.score(X_test, np.sin(3 * X_test[:, 0]) * X_test[:, 1]) > 0.99)
+    True
     """
 
     def __init__(
@@ -272,6 +288,20 @@ class GradientDescentRegressor(KernelModel):
     learning_rate : float > 0, ``eta``.
     time : float >= 0 or ``numpy.inf``, the training time ``predict`` uses by default.
     dtype, device, threads : as for ``KernelRegressor``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import fastntk as fk
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.uniform(-1, 1, (200, 2))
+    >>> y = np.sin(3 * X[:, 0]) * X[:, 1]
+    >>> kernel = fk.NTK(depth=2, b_std=1.0)
+    >>> trained = fk.GradientDescentRegressor(kernel, learning_rate=1.0, time=np.inf).fit(X, y)
+    >>> interpolation = fk.KernelRegressor(kernel, alpha=0.0).fit(X, y)
+    >>> X_test = rng.uniform(-1, 1, (10, 2))
+    >>> bool(np.allclose(trained.predict(X_test), interpolation.predict(X_test)))
+    True
     """
 
     _estimator_type = "regressor"

@@ -89,6 +89,18 @@ def factorize(
         When ``K`` is not a non-empty square matrix, not finite, or not symmetric (beyond
         rounding: a test-by-train matrix passed by mistake), or ``alpha`` or ``method`` is
         invalid.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import fastntk as fk
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.uniform(-1, 1, (200, 2))
+    >>> y = np.sin(3 * X[:, 0]) * X[:, 1]
+    >>> K = fk.gram(fk.NTK(depth=2, b_std=1.0), X)
+    >>> factorization = fk.solvers.factorize(K, alpha=0.1)
+    >>> bool(np.allclose(factorization.solve(y), np.linalg.solve(K + 0.1 * np.eye(200), y)))
+    True
     """
     matrix, noise = _prepare(K, alpha, relative_alpha, overwrite_K)
     threads = resolve_threads(threads, matrix.shape[0])
@@ -98,7 +110,20 @@ def factorize(
 def solve(K, y, alpha=0.0, **options):
     """The dual coefficients ``(K + lambda I)^+ y`` of kernel regression (``y`` of shape (n,)
     or (n, t)); ``options`` and errors as for ``factorize``, and a ``ValueError`` when ``y``
-    does not have ``n`` finite rows."""
+    does not have ``n`` finite rows.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import fastntk as fk
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.uniform(-1, 1, (200, 2))
+    >>> y = np.sin(3 * X[:, 0]) * X[:, 1]
+    >>> K = fk.gram(fk.NTK(depth=2, b_std=1.0), X)
+    >>> a = fk.solvers.solve(K, y, alpha=0.1)
+    >>> bool(np.allclose(a, np.linalg.solve(K + 0.1 * np.eye(200), y)))
+    True
+    """
     K = np.asarray(K)
     y = check_targets(y, _order(K))
     return factorize(K, alpha, **options).solve(y)
@@ -265,6 +290,29 @@ class RegularizationPath:
     ``alphas`` are as in ``factorize`` (relative to ``trace(K) / n`` with ``relative_alpha``).
     Memory: ``K`` (destroyed with ``overwrite_K``) holds the reflectors; the eigenvectors, once
     formed, are a second ``n x n`` matrix.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import fastntk as fk
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.uniform(-1, 1, (200, 2))
+    >>> y = np.sin(3 * X[:, 0]) * X[:, 1]
+    >>> K = fk.gram(fk.NTK(depth=2, b_std=1.0), X)
+    >>> path = fk.solvers.RegularizationPath(K)
+    >>> a = path.coefficients(y, [1e-3, 1e-1])
+    >>> a.shape
+    (2, 200)
+    >>> bool(np.allclose(a[1], np.linalg.solve(K + 0.1 * np.eye(200), y)))
+    True
+
+    The leave-one-out residual of the first point, against refitting without it:
+
+    >>> residual = path.leave_one_out_residuals(y, [0.1])[0, 0]
+    >>> keep = np.arange(200) != 0
+    >>> refit = np.linalg.solve(K[np.ix_(keep, keep)] + 0.1 * np.eye(199), y[keep])
+    >>> bool(np.isclose(residual, y[0] - K[0, keep] @ refit))
+    True
     """
 
     def __init__(self, K, *, relative_alpha=False, overwrite_K=False, threads=None):

@@ -14,8 +14,9 @@ import types
 import pytest
 
 from fastntk import __main__ as cli
+from fastntk.datasets import bundled_uci_folders
 
-IRIS = next(folder for folder in cli.bundled_datasets() if folder.name == "iris")
+IRIS = next(folder for folder in bundled_uci_folders() if folder.name == "iris")
 
 
 def iris_as(folder):

@@ -13,9 +13,9 @@ import pytest
 import fastntk as fk
 from fastntk import __main__ as cli
 from fastntk import protocol
-from fastntk.datasets import load_uci
+from fastntk.datasets import bundled_uci_folders, load_uci
 
-BUNDLED = {folder.name: folder for folder in cli.bundled_datasets()}
+BUNDLED = {folder.name: folder for folder in bundled_uci_folders()}
 
 
 def brute_force_choice(dataset, family, alphas):
