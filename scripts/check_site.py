@@ -1,7 +1,7 @@
 """Check the built documentation site in headless Chromium.
 
-Loads the index, one API page and one gallery page of ``docs/_build/html`` (served on
-127.0.0.1 by a local HTTP server) and fails on:
+Loads the index, one API page, one gallery page and the comparison page ("why fastntk") of
+``docs/_build/html`` (served on 127.0.0.1 by a local HTTP server) and fails on:
 
 - a local link (``href``/``src`` within the site) that does not resolve to a file;
 - an image that the browser did not load (``naturalWidth == 0``);
@@ -26,6 +26,7 @@ PAGES = [
     "index.html",
     "api/generated/fastntk.NTK.html",
     "gallery/plot_05_dual_activations.html",
+    "why.html",
 ]
 
 # Flags that keep Chromium off the network: a closed network refuses its background requests.
