@@ -124,11 +124,11 @@ def scikit_learn_function(kernel):
     from sklearn.metrics import pairwise
 
     functions = {
-        "gaussian": lambda X, Z: pairwise.rbf_kernel(X, Z, gamma=0.5 / LENGTHSCALE**2),
-        "polynomial": lambda X, Z: pairwise.polynomial_kernel(
+        "gaussian": lambda X, Z=None: pairwise.rbf_kernel(X, Z, gamma=0.5 / LENGTHSCALE**2),
+        "polynomial": lambda X, Z=None: pairwise.polynomial_kernel(
             X, Z, degree=3, gamma=1.0 / N_FEATURES, coef0=1.0
         ),
-        "laplacian": lambda X, Z: pairwise.laplacian_kernel(X, Z, gamma=1.0 / LENGTHSCALE),
+        "laplacian": lambda X, Z=None: pairwise.laplacian_kernel(X, Z, gamma=1.0 / LENGTHSCALE),
     }
     return functions[kernel]
 
