@@ -10,9 +10,10 @@ position, and its infinitely wide limit keeps that structure. The CNTK (Arora et
 .. math::
 
     \Sigma_l[p, p'] = \sigma_w^2 \, \frac{1}{q^2} \sum_{d} K_{l-1}[p + d, p' + d] + \sigma_b^2,
-    \qquad K_l = T(\Sigma_l), \qquad
-    \Theta_l = \sigma_w^2 \, \frac{1}{q^2} \sum_{d} \tilde\Theta_{l-1}[p + d, p' + d]
-    + \Sigma_l,
+    \qquad K_l = T(\Sigma_l),
+
+    \Theta_l[p, p'] = \sigma_w^2 \, \frac{1}{q^2} \sum_{d} \tilde\Theta_{l-1}[p + d, p' + d]
+    + \Sigma_l[p, p'],
 
 with the sum over the offsets :math:`d` of a :math:`q \times q` filter and
 :math:`\tilde\Theta_l = \Theta_l \, \dot T(\Sigma_l)`; the readout averages every pixel pair

@@ -1,6 +1,6 @@
 """Check the built documentation site in headless Chromium.
 
-Loads the index, one API page, one gallery page and the comparison page ("why fastntk") of
+Loads the index, two API pages, two gallery pages and the comparison page ("why fastntk") of
 ``docs/_build/html`` (served on 127.0.0.1 by a local HTTP server) and fails on:
 
 - a local link (``href``/``src`` within the site) that does not resolve to a file;
@@ -25,7 +25,9 @@ import urllib.parse
 PAGES = [
     "index.html",
     "api/generated/fastntk.NTK.html",
+    "api/generated/fastntk.CNTK.html",
     "gallery/plot_05_dual_activations.html",
+    "gallery/plot_09_convolutional_digits.html",
     "why.html",
 ]
 
