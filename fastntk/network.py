@@ -1,21 +1,13 @@
 """NNGP and NTK of infinitely wide fully-connected networks (MATH.md section 3).
 
-NTK parameterization, ``depth`` hidden layers::
-
-    Sigma_1 = w_std^2 x.z / d + b_std^2,            Theta_1 = Sigma_1
-    for l = 1 .. depth:
-        T, Td = dual(Sigma_l(x, x), Sigma_l(z, z), Sigma_l(x, z))
-        Sigma_{l+1} = w_std^2 T + b_std^2
-        Theta_{l+1} = Sigma_{l+1} + w_std^2 Td Theta_l
-    NNGP = Sigma_{depth+1},  NTK = Theta_{depth+1}
-
-In neural-tangents' standard parameterization (weights ``N(0, w_std^2 / n_in)`` and biases
+The recursion of the NTK parameterization, with ``depth`` hidden layers, is on the ``NNGP``
+and ``NTK`` classes: ``T, Td = dual(Sigma_l(x, x), Sigma_l(z, z), Sigma_l(x, z))``,
+``Sigma_{l+1} = w_std^2 T + b_std^2``, ``Theta_{l+1} = Sigma_{l+1} + w_std^2 Td Theta_l``. In
+neural-tangents' standard parameterization (weights ``N(0, w_std^2 / n_in)`` and biases
 ``N(0, b_std^2)`` are the trained parameters; Sohl-Dickstein et al. 2020) ``Sigma`` is the same
-and each layer's parameters contribute ``n_l T_l + beta`` instead of ``Sigma_{l+1}``::
-
-    Theta_1 = x.z + beta,      Theta_{l+1} = width T_l + beta + w_std^2 Td Theta_l
-
-with ``beta = 1`` for a network with biases (``b_std > 0``) and 0 without.
+and each layer's parameters contribute ``n_l T_l + beta`` instead of ``Sigma_{l+1}``:
+``Theta_1 = x.z + beta``, ``Theta_{l+1} = width T_l + beta + w_std^2 Td Theta_l``, with
+``beta = 1`` for a network with biases (``b_std > 0``) and 0 without.
 
 With ``frozen = F`` bottom layers not trained (Arora et al. 2020) the sum that ``Theta`` unrolls
 to starts at ``Sigma_{F+1}``: ``Theta_{F+1} = Sigma_{F+1}``, then the same update; ``F = depth`` is
@@ -166,11 +158,11 @@ PARAMETERIZATIONS = ("ntk", "standard")
 @dataclass(frozen=True)
 class NNGP(NetworkKernel):
     r"""Neural network Gaussian process kernel: the output covariance of an infinitely wide
-    fully-connected network with ``depth`` hidden layers at initialisation,
-    equal to neural-tangents' ``stax.serial(*[Dense(w, W_std, b_std), act] * depth,
-    Dense(1, W_std, b_std))``. The recursion is in this module's docstring. ``b_std`` 0 (or
-    None) is a network without biases. The NNGP is the same in both parameterizations and for
-    every ``width``; both are accepted so that an NNGP and an NTK are written alike.
+    fully-connected network with ``depth`` hidden layers at initialisation, equal to
+    neural-tangents' ``stax.serial(*[Dense(w, W_std, b_std), act] * depth,
+    Dense(1, W_std, b_std))``. ``b_std`` 0 (or None) is a network without biases. The NNGP is
+    the same in both parameterizations and for every ``width``; both are accepted so that an
+    NNGP and an NTK are written alike.
 
     .. math::
 
@@ -183,16 +175,11 @@ class NNGP(NetworkKernel):
 
     Examples
     --------
+    One hidden ReLU layer, no biases: half the order-1 arc-cosine kernel of ``x / sqrt(d)``:
+
     >>> import numpy as np
     >>> import fastntk as fk
     >>> X = np.random.default_rng(0).standard_normal((4, 3))
-    >>> K = fk.gram(fk.NNGP(depth=3), X)
-    >>> K.shape
-    (4, 4)
-
-    With one hidden ReLU layer and no biases the NNGP is the arc-cosine kernel of order 1 of
-    ``x / sqrt(d)``, halved (Cho and Saul):
-
     >>> K = fk.gram(fk.NNGP(depth=1), X)
     >>> bool(np.allclose(K, fk.gram(fk.ArcCosine(order=1), X) / (2 * 3)))
     True
@@ -228,20 +215,15 @@ class NTK(NetworkKernel):
 
     Examples
     --------
+    With one hidden ReLU layer and no biases, ``Theta_2 = Sigma_2 + Sigma_1 (pi - theta) / (2 pi)``:
+
     >>> import numpy as np
     >>> import fastntk as fk
     >>> X = np.random.default_rng(0).standard_normal((4, 3))
-    >>> K = fk.gram(fk.NTK(depth=3), X)
-    >>> K.shape
-    (4, 4)
-
-    With one hidden ReLU layer and no biases, ``Theta_2 = Sigma_2 + Sigma_1 (pi - theta) / (2 pi)``:
-
     >>> norms = np.linalg.norm(X, axis=1)
-    >>> theta = np.arccos(np.clip(X @ X.T / np.outer(norms, norms), -1, 1))
-    >>> nngp = fk.gram(fk.NNGP(depth=1), X)
+    >>> slope = (np.pi - np.arccos(np.clip(X @ X.T / np.outer(norms, norms), -1, 1))) / (2 * np.pi)
     >>> K = fk.gram(fk.NTK(depth=1), X)
-    >>> bool(np.allclose(K, nngp + (X @ X.T / 3) * (np.pi - theta) / (2 * np.pi)))
+    >>> bool(np.allclose(K, fk.gram(fk.NNGP(depth=1), X) + (X @ X.T / 3) * slope))
     True
     """
 
@@ -332,15 +314,8 @@ class NetworkFamily(Kernel):
 
     def spec(self, n_features, dtype):
         first = self.kernels[0]
-        return _network_spec(
-            first.activation,
-            first.w_std,
-            first.b_std,
-            self.theta_terms,
-            self.kernels,
-            n_features,
-            dtype,
-        )
+        common = (first.activation, first.w_std, first.b_std, self.theta_terms)
+        return _network_spec(*common, self.kernels, n_features, dtype)
 
 
 def _check_layer_variances(activation, spec, rows, derivative):
