@@ -154,16 +154,17 @@ def _active_client():
 
 
 def _shared(value):
-    """``value`` (a NumPy array) as one key of the graph: with a ``distributed.Client`` it is
-    sent to every worker once, not once per task."""
+    """``value`` (a NumPy array) as one key of the graph, sent to the workers once rather than
+    once per task. With a ``distributed.Client`` it is persisted: held by one worker, copied to
+    the others that need it, and recomputed from the graph if that worker dies. (A scatter
+    instead waits forever when a worker has died but is not yet known to be dead.)"""
     import dask
 
+    # pure=False: a key of its own, so that releasing an earlier key of equal data (the same CG
+    # vector twice) cannot release this one while it is in use.
+    shared = dask.delayed(value, pure=False)
     client = _active_client()
-    if client is None:
-        return dask.delayed(value)
-    # hash=False: a key of its own, or a release of an earlier scatter of equal data (the same
-    # CG vector twice) can cancel this one while it is in use.
-    return client.scatter(value, broadcast=True, hash=False)
+    return shared if client is None else client.persist(shared)
 
 
 class ChunkedKernelOperator:
